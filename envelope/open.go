@@ -1,0 +1,252 @@
+package envelope
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"fmt"
+	"io"
+
+	"github.com/s3envelope/s3envelope/internal/gcmstream"
+	"github.com/s3envelope/s3envelope/internal/spool"
+)
+
+// chunk is the unit in which bodies are read, hashed and decrypted.
+const chunk = 64 << 10
+
+// Plaintext is an opened object's body. Every byte it yields has been
+// authenticated (except for legacy AES/CBC content, which nothing
+// authenticates). Close releases its spool; it must be called.
+type Plaintext struct {
+	sp   *spool.Spool
+	r    io.Reader
+	size int64
+}
+
+// Size is the plaintext's length in bytes.
+func (p *Plaintext) Size() int64 { return p.size }
+
+// Read reads decrypted, verified plaintext.
+func (p *Plaintext) Read(b []byte) (int, error) {
+	if p.sp == nil {
+		return 0, spool.ErrClosed
+	}
+	return p.r.Read(b)
+}
+
+// Close releases the spooled ciphertext. It is safe to call more than once.
+func (p *Plaintext) Close() error {
+	if p.sp == nil {
+		return nil
+	}
+	err := p.sp.Close()
+	p.sp = nil
+	return err
+}
+
+// ctrReader decrypts GCM content read from a verified spool.
+type ctrReader struct {
+	src    io.Reader
+	stream *gcmstream.Stream
+	off    uint64
+}
+
+func (c *ctrReader) Read(b []byte) (int, error) {
+	n, err := c.src.Read(b)
+	c.stream.XORKeyStreamAt(b[:n], b[:n], c.off)
+	c.off += uint64(n)
+	return n, err
+}
+
+// cbcReader decrypts whole AES/CBC blocks read from a spool.
+type cbcReader struct {
+	src io.Reader
+	dec cipher.BlockMode
+	buf []byte
+	out []byte
+}
+
+func (c *cbcReader) Read(b []byte) (int, error) {
+	if len(c.out) == 0 {
+		n, err := io.ReadFull(c.src, c.buf)
+		n -= n % aes.BlockSize
+		if n == 0 {
+			if err == nil || err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			return 0, err
+		}
+		c.dec.CryptBlocks(c.buf[:n], c.buf[:n])
+		c.out = c.buf[:n]
+	}
+	n := copy(b, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// Open authenticates and decrypts an object's body read from ciphertext,
+// using u to unwrap its data key. It returns only once the whole body has
+// been verified (the tag, and for V3 first the key commitment): the
+// ciphertext waits in a spool (memory up to cfg.SpoolMemory, then a
+// temporary file), and plaintext is decrypted from it as it is read.
+//
+// cfg decides what may be opened; the envelope's own fields never widen it.
+// Errors wrap ErrAuthentication, ErrPolicy, ErrDisallowed, ErrMalformed,
+// ErrTooLarge, or an error from u or from reading ciphertext.
+func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
+	if err := cfg.checkRead(e); err != nil {
+		return nil, err
+	}
+	dataKey, err := u.Unwrap(ctx, &e.Key, e.ContentAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dataKey)
+	switch e.ContentAlgorithm {
+	case ContentAESGCM:
+		if e.Format != FormatV2 {
+			break
+		}
+		return openGCM(dataKey, e.IV, nil, e, cfg, ciphertext)
+	case ContentAESGCMCommit:
+		if e.Format != FormatV3 {
+			break
+		}
+		contentKey, err := openV3Key(dataKey, e.MessageID, e.Commitment)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(contentKey)
+		return openGCM(contentKey, v3Nonce, v3SuiteID, e, cfg, ciphertext)
+	case ContentAESCBC:
+		return openCBC(dataKey, e, cfg, ciphertext)
+	}
+	return nil, fmt.Errorf("%w: content algorithm %q in a %v envelope", ErrUnsupported, e.ContentAlgorithm, e.Format)
+}
+
+func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
+	stream, err := gcmstream.New(key, nonce, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
+	}
+	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
+	ok := false
+	defer func() {
+		if !ok {
+			sp.Close()
+		}
+	}()
+	o := stream.NewOpener()
+	// buf holds one chunk plus the 16 bytes that may turn out to be the tag.
+	buf := make([]byte, chunk+TagSize)
+	have := 0
+	var total int64
+	for {
+		n, err := io.ReadFull(ciphertext, buf[have:])
+		have += n
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		// buf is full: everything but the last TagSize bytes is body.
+		body := buf[:chunk]
+		if total += int64(len(body)); total > MaxPlaintext {
+			return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+		}
+		if err := o.Hash(body); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		if _, err := sp.Write(body); err != nil {
+			return nil, err
+		}
+		have = copy(buf, buf[chunk:])
+	}
+	if have < TagSize {
+		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
+	}
+	body, tag := buf[:have-TagSize], buf[have-TagSize:have]
+	if total += int64(len(body)); total > MaxPlaintext {
+		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+	}
+	if err := o.Hash(body); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	if err := o.Verify(tag); err != nil {
+		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
+	}
+	if _, err := sp.Write(body); err != nil {
+		return nil, err
+	}
+	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
+		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
+	}
+	ok = true
+	return &Plaintext{sp: sp, size: total, r: &ctrReader{src: sp.Reader(), stream: stream}}, nil
+}
+
+// openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates
+// it; Config.checkRead has already required the caller's explicit consent.
+// The padding is checked before anything is released so that a malformed
+// body yields an error rather than a short read.
+func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
+	block, err := aes.NewCipher(dataKey)
+	if err != nil || len(e.IV) != aes.BlockSize {
+		return nil, fmt.Errorf("%w: bad AES/CBC key or IV", ErrAuthentication)
+	}
+	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
+	ok := false
+	defer func() {
+		if !ok {
+			sp.Close()
+		}
+	}()
+	var last [2 * aes.BlockSize]byte // the final two ciphertext blocks
+	copy(last[:aes.BlockSize], e.IV)
+	var total int64
+	buf := make([]byte, chunk)
+	for {
+		n, err := io.ReadFull(ciphertext, buf)
+		if n > 0 {
+			if total += int64(n); total > MaxPlaintext+aes.BlockSize {
+				return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+			}
+			if _, werr := sp.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+			tail := append(last[:], buf[:n]...)
+			copy(last[:], tail[len(tail)-len(last):])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if total == 0 || total%aes.BlockSize != 0 {
+		return nil, fmt.Errorf("%w: AES/CBC body is not whole blocks", ErrAuthentication)
+	}
+	var final [aes.BlockSize]byte
+	block.Decrypt(final[:], last[aes.BlockSize:])
+	subtle.XORBytes(final[:], final[:], last[:aes.BlockSize])
+	pad := int(final[aes.BlockSize-1])
+	good := subtle.ConstantTimeLessOrEq(1, pad) & subtle.ConstantTimeLessOrEq(pad, aes.BlockSize)
+	for i := 0; i < aes.BlockSize; i++ {
+		inPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-pad, i)
+		good &= subtle.ConstantTimeByteEq(final[i], byte(pad)) | (inPad ^ 1)
+	}
+	if good != 1 {
+		return nil, fmt.Errorf("%w: AES/CBC padding", ErrAuthentication)
+	}
+	size := total - int64(pad)
+	if e.PlaintextLength >= 0 && e.PlaintextLength != size {
+		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, size)
+	}
+	ok = true
+	dec := cipher.NewCBCDecrypter(block, e.IV)
+	r := &cbcReader{src: sp.Reader(), dec: dec, buf: make([]byte, chunk)}
+	return &Plaintext{sp: sp, size: size, r: io.LimitReader(r, size)}, nil
+}

@@ -1,0 +1,133 @@
+package envelope
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/s3envelope/s3envelope/internal/gcmstream"
+)
+
+// MaxPlaintext is the largest object one AES-GCM pass may encrypt
+// (2^36 - 32 bytes, about 64 GiB), and so the largest V2 or V3 object.
+const MaxPlaintext = gcmstream.MaxPlaintext
+
+// Sealer encrypts the body of one new object under a fresh data key. It
+// holds the content key; drop it when the object is written.
+type Sealer struct {
+	env    *Envelope
+	stream *gcmstream.Stream
+}
+
+// NewSealer starts a new object in the format cfg writes: it makes a fresh
+// data key (or has w generate one, if w is a DataKeyGenerator), wraps it with
+// w, and draws a fresh IV (V2) or message ID (V3). The returned sealer's
+// Envelope is what must be stored with the object.
+func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
+	f, err := cfg.WriteFormat()
+	if err != nil {
+		return nil, err
+	}
+	contentAlg := ContentAESGCMCommit
+	if f == FormatV2 {
+		contentAlg = ContentAESGCM
+	}
+	var dataKey []byte
+	var wk *WrappedKey
+	if g, ok := w.(DataKeyGenerator); ok {
+		dataKey, wk, err = g.GenerateDataKey(ctx, contentAlg)
+	} else {
+		dataKey = make([]byte, DataKeySize)
+		rand.Read(dataKey)
+		wk, err = w.Wrap(ctx, dataKey, contentAlg)
+	}
+	defer clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	if wk == nil || len(dataKey) != DataKeySize {
+		return nil, fmt.Errorf("%w: master key returned no wrapped key or a data key that is not %d bytes", ErrUnsupported, DataKeySize)
+	}
+	if IsLegacyWrap(wk.Algorithm) {
+		return nil, fmt.Errorf("%w: wrap algorithm %s is never written", ErrDisallowed, wk.Algorithm)
+	}
+	env := &Envelope{
+		Format:           f,
+		ContentAlgorithm: contentAlg,
+		Key: WrappedKey{
+			Algorithm:   wk.Algorithm,
+			Ciphertext:  wk.Ciphertext,
+			Description: cloneDescription(wk.Description),
+		},
+		PlaintextLength: -1,
+	}
+	var stream *gcmstream.Stream
+	switch f {
+	case FormatV2:
+		env.IV = make([]byte, IVSize)
+		rand.Read(env.IV)
+		stream, err = gcmstream.New(dataKey, env.IV, nil)
+	case FormatV3:
+		env.MessageID = newMessageID()
+		var contentKey []byte
+		env.Commitment, contentKey, err = deriveV3(dataKey, env.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		stream, err = gcmstream.New(contentKey, v3Nonce, v3SuiteID)
+		clear(contentKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{env: env, stream: stream}, nil
+}
+
+// newMessageID draws a V3 message ID, which must not be all zeros.
+func newMessageID() []byte {
+	id := make([]byte, MessageIDSize)
+	for {
+		rand.Read(id)
+		for _, b := range id {
+			if b != 0 {
+				return id
+			}
+		}
+	}
+}
+
+// Envelope returns the envelope to store with the object. The caller may set
+// its PlaintextLength before storing it.
+func (s *Sealer) Envelope() *Envelope { return s.env }
+
+// Seal returns the object's body: the ciphertext of everything read from
+// plaintext, then the 16-byte tag; its length is the plaintext's plus
+// TagSize. It streams in constant memory. Reading past MaxPlaintext fails
+// with an error wrapping ErrTooLarge.
+//
+// Each call starts the same keystream again, so call it more than once only
+// to re-send the same plaintext (a retried upload): two different plaintexts
+// sealed by one Sealer would share a nonce.
+func (s *Sealer) Seal(plaintext io.Reader) io.Reader {
+	return &sealReader{r: gcmstream.NewSealReader(s.stream, plaintext)}
+}
+
+type sealReader struct{ r io.Reader }
+
+func (s *sealReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if errors.Is(err, gcmstream.ErrTooLarge) {
+		err = fmt.Errorf("%w: more than %d bytes of plaintext", ErrTooLarge, int64(MaxPlaintext))
+	}
+	return n, err
+}
+
+func cloneDescription(d map[string]string) map[string]string {
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+// Package materials resolves master keys: the current one, which wraps the
+// data keys of new objects, and, for reading, the one whose description
+// matches the description stored with an object — which may be an older key
+// than the current one.
+package materials
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
+)
+
+// Provider supplies master keys. It unwraps a stored data key with the master
+// key its description names (so it is an envelope.Unwrapper), and names the
+// current master key for new objects and rewraps.
+type Provider interface {
+	envelope.Unwrapper
+	// Current returns the master key that wraps data keys of new objects, or
+	// nil for a provider that only reads.
+	Current() keyring.Keyring
+	// Resolve returns the master key for a stored wrapped key. It fails with
+	// a *NoMasterKeyError (errors.Is envelope.ErrNoMasterKey) when none
+	// matches.
+	Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring.Keyring, error)
+}
+
+// NoMasterKeyError reports that no master key matches a stored description.
+// Descriptions are not secret, so it names it.
+type NoMasterKeyError struct {
+	Description map[string]string
+}
+
+func (e *NoMasterKeyError) Error() string {
+	return fmt.Sprintf("%v: %s", envelope.ErrNoMasterKey, envelope.EncodeDescription(e.Description))
+}
+
+// Unwrap lets errors.Is match envelope.ErrNoMasterKey.
+func (e *NoMasterKeyError) Unwrap() error { return envelope.ErrNoMasterKey }
+
+// Matches reports whether master key k is the one that wrapped w: their
+// descriptions are equal (an absent description equals an empty one).
+func Matches(k keyring.Keyring, w *envelope.WrappedKey) bool {
+	return maps.Equal(k.Description(), w.Description)
+}
+
+// NewProvider returns a provider whose current master key is current (nil for
+// a reader) and which also reads objects wrapped by any of others, each found
+// by its description. Descriptions should be unique; the first match wins,
+// current first.
+func NewProvider(current keyring.Keyring, others ...keyring.Keyring) Provider {
+	all := make([]keyring.Keyring, 0, 1+len(others))
+	if current != nil {
+		all = append(all, current)
+	}
+	for _, k := range others {
+		if k != nil {
+			all = append(all, k)
+		}
+	}
+	return &provider{current: current, keys: all}
+}
+
+// NewLookupProvider returns a provider whose current master key is current
+// and which, for a description that current does not match, asks lookup for
+// the master key (from a vault, a file, a key service). A successful lookup
+// is remembered for the provider's lifetime. lookup returning (nil, nil)
+// means no such key; a key whose description differs from the one asked for
+// is refused.
+func NewLookupProvider(current keyring.Keyring, lookup func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)) Provider {
+	p := &provider{current: current, lookup: lookup}
+	if current != nil {
+		p.keys = []keyring.Keyring{current}
+	}
+	return p
+}
+
+type provider struct {
+	current keyring.Keyring
+	keys    []keyring.Keyring
+	lookup  func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)
+
+	mu    sync.Mutex
+	found map[string]keyring.Keyring // lookups by encoded description
+}
+
+func (p *provider) Current() keyring.Keyring { return p.current }
+
+func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring.Keyring, error) {
+	for _, k := range p.keys {
+		if Matches(k, w) {
+			return k, nil
+		}
+	}
+	if p.lookup == nil {
+		return nil, &NoMasterKeyError{Description: maps.Clone(w.Description)}
+	}
+	id := envelope.EncodeDescription(w.Description)
+	p.mu.Lock()
+	k, ok := p.found[id]
+	p.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := p.lookup(ctx, maps.Clone(w.Description))
+	if err != nil {
+		return nil, fmt.Errorf("materials: looking up master key %s: %w", id, err)
+	}
+	if k == nil {
+		return nil, &NoMasterKeyError{Description: maps.Clone(w.Description)}
+	}
+	if !Matches(k, w) {
+		return nil, fmt.Errorf("materials: lookup for %s returned master key %s: %w", id,
+			envelope.EncodeDescription(k.Description()), &NoMasterKeyError{Description: maps.Clone(w.Description)})
+	}
+	p.mu.Lock()
+	if p.found == nil {
+		p.found = map[string]keyring.Keyring{}
+	}
+	p.found[id] = k
+	p.mu.Unlock()
+	return k, nil
+}
+
+func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	k, err := p.Resolve(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return k.Unwrap(ctx, w, contentAlg)
+}

@@ -1,0 +1,360 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/spool"
+	"github.com/s3envelope/s3envelope/materials"
+)
+
+// MaxMetadataSize is S3's limit on an object's user metadata: the UTF-8
+// bytes of every key and value, summed.
+const MaxMetadataSize = 2048
+
+// ErrPlaintextChecksum is returned by PutObject when the input carries a
+// precomputed ContentMD5 or Checksum* value. Such a value describes the
+// plaintext, which S3 never receives; sending it would fail, and storing a
+// plaintext hash would leak (CVE-2022-2582). Set ChecksumAlgorithm instead:
+// the SDK then checksums the ciphertext actually sent.
+var ErrPlaintextChecksum = errors.New("s3crypto: a precomputed checksum describes the plaintext; set ChecksumAlgorithm to checksum the ciphertext instead")
+
+// ErrRange is returned by GetObject for a Range or PartNumber request: a
+// slice of an AES-GCM object cannot be authenticated without the rest.
+var ErrRange = fmt.Errorf("%w: a ranged or part GET of an AES-GCM object cannot be authenticated", envelope.ErrDisallowed)
+
+// Client encrypts and decrypts objects client-side around an S3 client.
+// Its methods have *s3.Client's signatures. It is safe for concurrent use.
+type Client struct {
+	api      S3API
+	provider materials.Provider
+	opts     Options
+}
+
+// New returns a Client that stores objects through api, wrapping data keys
+// with p's current master key and unwrapping them with whichever of p's
+// master keys the stored description names. It fails with an error wrapping
+// envelope.ErrPolicy when the options' Format contradicts their
+// CommitmentPolicy.
+func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, error) {
+	if api == nil || p == nil {
+		return nil, errors.New("s3crypto: New needs an S3 client and a materials provider")
+	}
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	f, err := o.WriteFormat()
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: %w", err)
+	}
+	o.Format = f
+	return &Client{api: api, provider: p, opts: o}, nil
+}
+
+// Options returns a copy of the client's options, with Format resolved.
+func (c *Client) Options() Options { return c.opts }
+
+// PutObject encrypts in.Body under a fresh data key and stores it, with its
+// envelope in the object's metadata or, with Options.InstructionFile, in
+// <key>.instruction (written after the object).
+//
+// The body is streamed in constant memory. A seekable body (io.ReadSeeker)
+// is encrypted as it is sent, and stays seekable for the SDK's signing and
+// retries; a body that is read again must yield the same bytes, or the
+// upload fails rather than reuse the nonce. Any other body, whose length may
+// be unknown, is encrypted into a spool first (memory up to
+// Options.SpoolMemory, then a temporary file in Options.SpoolDir).
+// ContentLength, if set, is the plaintext length. ContentMD5 and Checksum*
+// values are refused (ErrPlaintextChecksum).
+func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: PutObject: nil input")
+	}
+	if err := checkPlaintextChecksums(in); err != nil {
+		return nil, err
+	}
+	if in.WriteOffsetBytes != nil {
+		return nil, errors.New("s3crypto: PutObject: appending (WriteOffsetBytes) cannot extend an AES-GCM object")
+	}
+	current := c.provider.Current()
+	if current == nil {
+		return nil, fmt.Errorf("s3crypto: PutObject: %w: the provider has no current master key", envelope.ErrNoMasterKey)
+	}
+	sealer, err := envelope.NewSealer(ctx, current, c.opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+	}
+	body, plain, release, err := c.sealedBody(sealer, in.Body, in.ContentLength)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+	}
+	defer release()
+
+	env := sealer.Envelope()
+	env.PlaintextLength = plain
+	var envMeta map[string]string
+	var instruction []byte
+	if c.opts.InstructionFile {
+		envMeta, instruction, err = env.Instruction()
+	} else {
+		envMeta, err = env.Metadata()
+	}
+	if err != nil {
+		return nil, err
+	}
+	meta, err := mergeMetadata(in.Metadata, envMeta)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+	}
+
+	req := *in
+	req.Body = body
+	req.ContentLength = aws.Int64(plain + envelope.TagSize)
+	req.Metadata = meta
+	out, err := c.api.PutObject(ctx, &req, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	if instruction != nil {
+		_, err := c.api.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:              in.Bucket,
+			Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+			Body:                bytes.NewReader(instruction),
+			ContentLength:       aws.Int64(int64(len(instruction))),
+			Metadata:            map[string]string{envelope.InstructionMarker: ""},
+			ExpectedBucketOwner: in.ExpectedBucketOwner,
+			RequestPayer:        in.RequestPayer,
+		}, optFns...)
+		if err != nil {
+			return nil, fmt.Errorf("s3crypto: PutObject %s: object stored but its instruction file was not, so it cannot be read: %w", objectName(in.Bucket, in.Key), err)
+		}
+	}
+	return out, nil
+}
+
+// sealedBody returns the request body for plaintext src, the plaintext
+// length, and a function that releases what the body holds.
+func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLength *int64) (io.Reader, int64, func(), error) {
+	if src == nil {
+		src = bytes.NewReader(nil)
+	}
+	if rs, ok := src.(io.ReadSeeker); ok {
+		start, err := rs.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		end, err := rs.Seek(0, io.SeekEnd)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		if _, err := rs.Seek(start, io.SeekStart); err != nil {
+			return nil, 0, nil, err
+		}
+		plain := end - start
+		if contentLength != nil {
+			if *contentLength > plain || *contentLength < 0 {
+				return nil, 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, plain)
+			}
+			plain = *contentLength
+		}
+		if plain > envelope.MaxPlaintext {
+			return nil, 0, nil, fmt.Errorf("%w: %d bytes exceed one AES-GCM pass (%d)", envelope.ErrTooLarge, plain, int64(envelope.MaxPlaintext))
+		}
+		return newSealBody(sealer, rs, start, plain), plain, func() {}, nil
+	}
+	if contentLength != nil {
+		if *contentLength > envelope.MaxPlaintext {
+			return nil, 0, nil, fmt.Errorf("%w: %d bytes exceed one AES-GCM pass (%d)", envelope.ErrTooLarge, *contentLength, int64(envelope.MaxPlaintext))
+		}
+		src = &exactReader{r: io.LimitReader(src, *contentLength), left: *contentLength}
+	}
+	sp := spool.New(c.opts.SpoolDir, c.opts.SpoolMemory)
+	n, err := io.Copy(sp, sealer.Seal(src))
+	if err != nil {
+		sp.Close()
+		return nil, 0, nil, err
+	}
+	return sp.Reader(), n - envelope.TagSize, func() { sp.Close() }, nil
+}
+
+// exactReader fails if its source ends before the declared length.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = fmt.Errorf("body ended %d bytes before ContentLength: %w", e.left, io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
+func checkPlaintextChecksums(in *s3.PutObjectInput) error {
+	for name, v := range map[string]*string{
+		"ContentMD5": in.ContentMD5, "ChecksumCRC32": in.ChecksumCRC32, "ChecksumCRC32C": in.ChecksumCRC32C,
+		"ChecksumCRC64NVME": in.ChecksumCRC64NVME, "ChecksumSHA1": in.ChecksumSHA1, "ChecksumSHA256": in.ChecksumSHA256,
+	} {
+		if v != nil {
+			return fmt.Errorf("%w (PutObject %s)", ErrPlaintextChecksum, name)
+		}
+	}
+	return nil
+}
+
+// mergeMetadata adds the envelope to the caller's metadata, refusing caller
+// keys that an envelope uses, and S3's size limit.
+func mergeMetadata(user, env map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(user)+len(env))
+	size := 0
+	for k, v := range user {
+		if envelope.IsEnvelopeKey(k) || strings.EqualFold(k, envelope.InstructionMarker) {
+			return nil, fmt.Errorf("%w: user metadata key %q is reserved for the encryption envelope", envelope.ErrMalformed, k)
+		}
+		out[k] = v
+		size += len(k) + len(v)
+	}
+	for k, v := range env {
+		out[k] = v
+		size += len(k) + len(v)
+	}
+	if size > MaxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata with the envelope is %d bytes, over S3's %d; store the envelope in an instruction file (Options.InstructionFile)", envelope.ErrTooLarge, size, MaxMetadataSize)
+	}
+	return out, nil
+}
+
+// GetObject gets and decrypts an object. It returns only after the whole
+// body has been authenticated (for V3, the key commitment first, then the
+// tag): the ciphertext is spooled, and Body yields plaintext decrypted from
+// the spool. Close the Body to release the spool. ContentLength is the
+// plaintext length; the Checksum* fields, which describe the ciphertext, are
+// cleared. Range and PartNumber are refused (ErrRange). An object with no
+// envelope fails with envelope.ErrNoEnvelope.
+func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: GetObject: nil input")
+	}
+	if in.Range != nil || in.PartNumber != nil {
+		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", objectName(in.Bucket, in.Key), ErrRange)
+	}
+	out, err := c.api.GetObject(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	name := objectName(in.Bucket, in.Key)
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+	}
+	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+	}
+	res := *out
+	res.Body = pt
+	res.ContentLength = aws.Int64(pt.Size())
+	res.ContentRange = nil
+	res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, res.ChecksumSHA1, res.ChecksumSHA256 = nil, nil, nil, nil, nil
+	res.ChecksumType = ""
+	return &res, nil
+}
+
+// loadEnvelope decodes the envelope from metadata, reading the instruction
+// file only when the metadata holds none.
+func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map[string]string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) (*envelope.Envelope, error) {
+	if envelope.HasEnvelope(meta) {
+		return envelope.Decode(meta, nil)
+	}
+	instr, err := c.api.GetObject(ctx, &s3.GetObjectInput{
+		Bucket:              bucket,
+		Key:                 aws.String(aws.ToString(key) + envelope.InstructionSuffix),
+		ExpectedBucketOwner: owner,
+		RequestPayer:        payer,
+	}, optFns...)
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return envelope.Decode(meta, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading instruction file: %w", err)
+	}
+	defer instr.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(instr.Body, envelope.MaxInstructionSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading instruction file: %w", err)
+	}
+	return envelope.Decode(meta, b)
+}
+
+// HeadObject returns an object's metadata, with ContentLength as the
+// plaintext length when the object is encrypted (which may take a read of
+// its instruction file) and the ciphertext's Checksum* fields cleared. An
+// object with no envelope is returned as S3 describes it.
+func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: HeadObject: nil input")
+	}
+	out, err := c.api.HeadObject(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
+	if errors.Is(err, envelope.ErrNoEnvelope) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: HeadObject %s: %w", objectName(in.Bucket, in.Key), err)
+	}
+	res := *out
+	stored := aws.ToInt64(out.ContentLength)
+	switch {
+	case env.ContentAlgorithm != envelope.ContentAESCBC && stored >= envelope.TagSize:
+		res.ContentLength = aws.Int64(stored - envelope.TagSize)
+	case env.PlaintextLength >= 0:
+		res.ContentLength = aws.Int64(env.PlaintextLength)
+	}
+	res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, res.ChecksumSHA1, res.ChecksumSHA256 = nil, nil, nil, nil, nil
+	res.ChecksumType = ""
+	return &res, nil
+}
+
+// DeleteObject deletes an object and its instruction file, if any. With a
+// VersionId it deletes only that version of the object: the instruction
+// file belongs to the current version and is left alone.
+func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: DeleteObject: nil input")
+	}
+	out, err := c.api.DeleteObject(ctx, in, optFns...)
+	if err != nil || in.VersionId != nil {
+		return out, err
+	}
+	_, err = c.api.DeleteObject(ctx, &s3.DeleteObjectInput{
+		Bucket:              in.Bucket,
+		Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+		ExpectedBucketOwner: in.ExpectedBucketOwner,
+		RequestPayer:        in.RequestPayer,
+	}, optFns...)
+	if err != nil {
+		return out, fmt.Errorf("s3crypto: DeleteObject %s: object deleted, its instruction file not: %w", objectName(in.Bucket, in.Key), err)
+	}
+	return out, nil
+}
+
+func objectName(bucket, key *string) string {
+	return "s3://" + aws.ToString(bucket) + "/" + aws.ToString(key)
+}

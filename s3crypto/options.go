@@ -1,0 +1,61 @@
+// Package s3crypto is a client-side encrypting wrapper around an S3 client.
+// Client has the methods and signatures of *s3.Client's PutObject,
+// GetObject, HeadObject and DeleteObject: bodies are sealed under a fresh
+// data key before they leave the process and opened (authenticated first)
+// when they come back, in the object formats of AWS's S3 Encryption Clients.
+package s3crypto
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// Format is the object format written for new objects.
+type Format = envelope.Format
+
+// Formats that Client writes. FormatV3 (key-committing) is the default;
+// FormatV2 is for readers that predate V3.
+const (
+	FormatV2 = envelope.FormatV2
+	FormatV3 = envelope.FormatV3
+)
+
+// CommitmentPolicy decides which formats are written and read; see
+// envelope.CommitmentPolicy.
+type CommitmentPolicy = envelope.CommitmentPolicy
+
+// Commitment policies, as in AWS's v4 clients.
+const (
+	RequireEncryptRequireDecrypt = envelope.RequireEncryptRequireDecrypt
+	RequireEncryptAllowDecrypt   = envelope.RequireEncryptAllowDecrypt
+	ForbidEncryptAllowDecrypt    = envelope.ForbidEncryptAllowDecrypt
+)
+
+// Options configure a Client. The zero value is the strictest: V3 written,
+// only V3 read, envelopes in object metadata, no legacy algorithms.
+type Options struct {
+	// Config holds Format, CommitmentPolicy, the legacy switches
+	// (EnableLegacyUnauthenticatedModes, EnableLegacyWrappingAlgorithms) and
+	// the spool settings (SpoolDir, SpoolMemory); its fields are promoted.
+	envelope.Config
+
+	// InstructionFile writes each new object's envelope to a separate object,
+	// <key>.instruction, instead of the object's metadata. Reading always
+	// looks at metadata first and at the instruction file when metadata holds
+	// no envelope, whatever this is set to.
+	InstructionFile bool
+}
+
+// S3API is the part of *s3.Client that Client calls. *s3.Client satisfies
+// it, and so can a test double.
+type S3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+var _ S3API = (*s3.Client)(nil)
