@@ -1,0 +1,110 @@
+package s3crypto_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// memS3 is an in-process stand-in for the four S3 calls, for fast unit tests.
+// The tests against a real server (versitygw) are in s3_test.go.
+type memS3 struct {
+	mu      sync.Mutex
+	objects map[string]memObject
+	calls   []string
+}
+
+type memObject struct {
+	body []byte
+	meta map[string]string
+}
+
+func newMemS3() *memS3 { return &memS3{objects: map[string]memObject{}} }
+
+func (m *memS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	if in.ContentLength != nil && *in.ContentLength != int64(len(b)) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "put "+*in.Key)
+	m.objects[*in.Key] = memObject{body: b, meta: maps.Clone(in.Metadata)}
+	return &s3.PutObjectOutput{ETag: aws.String(`"etag"`)}, nil
+}
+
+func (m *memS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "get "+*in.Key)
+	o, ok := m.objects[*in.Key]
+	if !ok {
+		return nil, &types.NoSuchKey{Message: aws.String("no such key")}
+	}
+	return &s3.GetObjectOutput{
+		Body:          io.NopCloser(bytes.NewReader(o.body)),
+		ContentLength: aws.Int64(int64(len(o.body))),
+		Metadata:      maps.Clone(o.meta),
+		ChecksumCRC32: aws.String("ciphertext-crc"),
+	}, nil
+}
+
+func (m *memS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[*in.Key]
+	if !ok {
+		return nil, &types.NotFound{}
+	}
+	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.body))), Metadata: maps.Clone(o.meta)}, nil
+}
+
+func (m *memS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "delete "+*in.Key)
+	delete(m.objects, *in.Key)
+	return &s3.DeleteObjectOutput{}, nil
+}
+
+func (m *memS3) keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.objects {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (m *memS3) object(k string) memObject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.objects[k]
+	return memObject{body: bytes.Clone(o.body), meta: maps.Clone(o.meta)}
+}
+
+func (m *memS3) set(k string, o memObject) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[k] = o
+}
+
+func hasPrefix(ss []string, p string) bool {
+	for _, s := range ss {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,208 @@
+package s3crypto_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
+	"github.com/s3envelope/s3envelope/materials"
+	"github.com/s3envelope/s3envelope/s3crypto"
+)
+
+var (
+	rsaOnce sync.Once
+	rsaPriv *rsa.PrivateKey
+)
+
+func testRSA() *rsa.PrivateKey {
+	rsaOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		rsaPriv = k
+	})
+	return rsaPriv
+}
+
+// masterKeys returns a keyring per wrap algorithm written.
+func masterKeys(t testing.TB) []keyring.Keyring {
+	k := make([]byte, 32)
+	rand.Read(k)
+	a, err := keyring.NewAES(k, map[string]string{"kid": "aes-test"})
+	require.NoError(t, err)
+	r, err := keyring.NewRSA(testRSA(), map[string]string{"kid": "rsa-test"})
+	require.NoError(t, err)
+	return []keyring.Keyring{a, r}
+}
+
+func wrapName(k keyring.Keyring) string {
+	if _, ok := k.(*keyring.RSA); ok {
+		return "RSA-OAEP-SHA1"
+	}
+	return "AES-GCM"
+}
+
+type variant struct {
+	format      s3crypto.Format
+	instruction bool
+}
+
+func (v variant) String() string {
+	s := v.format.String()
+	if v.instruction {
+		return s + "/instruction"
+	}
+	return s + "/metadata"
+}
+
+func (v variant) apply(o *s3crypto.Options) {
+	o.Format = v.format
+	o.InstructionFile = v.instruction
+	if v.format == s3crypto.FormatV2 {
+		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+	}
+}
+
+var variants = []variant{{s3crypto.FormatV2, false}, {s3crypto.FormatV2, true}, {s3crypto.FormatV3, false}, {s3crypto.FormatV3, true}}
+
+func newClient(t testing.TB, api s3crypto.S3API, kr keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
+	t.Helper()
+	c, err := s3crypto.New(api, materials.NewProvider(kr), opts...)
+	require.NoError(t, err)
+	return c
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func put(t testing.TB, c *s3crypto.Client, bucket, key string, body io.Reader) {
+	t.Helper()
+	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: body})
+	require.NoError(t, err)
+}
+
+// get returns the plaintext, or the error with what was read before it.
+func get(c *s3crypto.Client, bucket, key string) ([]byte, error) {
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return b, err
+	}
+	if aws.ToInt64(out.ContentLength) != int64(len(b)) {
+		return b, fmt.Errorf("ContentLength %d, body %d", aws.ToInt64(out.ContentLength), len(b))
+	}
+	return b, nil
+}
+
+var sizes = []int{0, 1, 15, 16, 17, 64<<10 - 1, 64 << 10, 64<<10 + 1, 5<<20 + 3}
+
+// roundTrips puts and gets every size for every wrap × format × storage.
+func roundTrips(t *testing.T, api s3crypto.S3API, bucket string) {
+	for _, kr := range masterKeys(t) {
+		for _, v := range variants {
+			c := newClient(t, api, kr, v.apply)
+			for _, n := range sizes {
+				t.Run(fmt.Sprintf("%s/%v/%d", wrapName(kr), v, n), func(t *testing.T) {
+					key := fmt.Sprintf("rt/%s/%v/%d", wrapName(kr), v, n)
+					pt := random(n)
+					put(t, c, bucket, key, bytes.NewReader(pt))
+					got, err := get(c, bucket, key)
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(pt, got), "plaintext differs")
+
+					// A body of unknown length (not seekable) too.
+					put(t, c, bucket, key+"-stream", io.MultiReader(bytes.NewReader(pt)))
+					got, err = get(c, bucket, key+"-stream")
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(pt, got), "plaintext differs (stream)")
+				})
+			}
+		}
+	}
+}
+
+// generator is a seekable, deterministic plaintext of any size that is never
+// held in memory.
+type generator struct {
+	size, pos int64
+	seed      uint64
+}
+
+func (g *generator) Read(p []byte) (int, error) {
+	if g.pos >= g.size {
+		return 0, io.EOF
+	}
+	if rem := g.size - g.pos; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	var w [8]byte
+	for i := range p {
+		off := g.pos + int64(i)
+		if i == 0 || off%8 == 0 {
+			binary.LittleEndian.PutUint64(w[:], uint64(off/8)*0x9E3779B97F4A7C15^g.seed)
+		}
+		p[i] = w[off%8]
+	}
+	g.pos += int64(len(p))
+	return len(p), nil
+}
+
+func (g *generator) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += g.pos
+	case io.SeekEnd:
+		off += g.size
+	}
+	if off < 0 {
+		return 0, errors.New("negative seek")
+	}
+	g.pos = off
+	return off, nil
+}
+
+func digest(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return fmt.Sprintf("%x", h.Sum(nil)), n, err
+}
+
+// largeRoundTrip streams a generated object of size bytes up and down.
+func largeRoundTrip(t *testing.T, c *s3crypto.Client, bucket string, size int64) {
+	want, _, err := digest(&generator{size: size, seed: 7})
+	require.NoError(t, err)
+	put(t, c, bucket, "large", &generator{size: size, seed: 7})
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("large")})
+	require.NoError(t, err)
+	defer out.Body.Close()
+	require.Equal(t, size, aws.ToInt64(out.ContentLength))
+	got, n, err := digest(out.Body)
+	require.NoError(t, err)
+	require.Equal(t, size, n)
+	require.Equal(t, want, got)
+}
+
+func isAuth(err error) bool { return errors.Is(err, envelope.ErrAuthentication) }
