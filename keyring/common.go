@@ -1,0 +1,76 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// Errors for misuse on the wrap side. They are not decryption failures, so
+// they wrap none of the envelope sentinels; tests branch on them.
+var (
+	errDataKeySize = errors.New("data key must be 16, 24 or 32 bytes")
+	errWeakRSA     = errors.New("RSA key too small to wrap: at least 2048 bits required")
+)
+
+// minRSAWrapBits is the smallest RSA modulus new data keys are wrapped under.
+// Smaller keys (down to what crypto/rsa accepts) may still unwrap old objects.
+const minRSAWrapBits = 2048
+
+// maxAlgNameInError bounds how much of a stored (untrusted) algorithm name is
+// echoed in an error message.
+const maxAlgNameInError = 64
+
+// validKeyLen reports whether n is an AES key size.
+func validKeyLen(n int) bool {
+	return n == 16 || n == 24 || n == 32
+}
+
+// copyDesc returns a non-nil copy of d.
+func copyDesc(d map[string]string) map[string]string {
+	out := make(map[string]string, len(d))
+	maps.Copy(out, d)
+	return out
+}
+
+// algName renders a wrap algorithm name for an error message. Known names are
+// printed as is; anything else comes from stored metadata and is quoted and
+// truncated.
+func algName(alg string) string {
+	switch alg {
+	case envelope.WrapAESGCM, envelope.WrapRSAOAEPSHA1, envelope.WrapKMSContext,
+		envelope.WrapLegacyAESWrap, envelope.WrapLegacyRSAOAEPSHA256,
+		envelope.WrapLegacyAES, envelope.WrapLegacyRSA, envelope.WrapLegacyKMS:
+		return alg
+	}
+	if len(alg) > maxAlgNameInError {
+		alg = alg[:maxAlgNameInError] + "..."
+	}
+	return strconv.Quote(alg)
+}
+
+// unwrapError builds the error for a failed unwrap: it names the operation and
+// algorithm and wraps exactly one sentinel. It never includes key material.
+func unwrapError(alg string, sentinel error) error {
+	return fmt.Errorf("keyring: unwrap %s: %w", algName(alg), sentinel)
+}
+
+// wrapError builds the error for a failed wrap.
+func wrapError(alg string, err error) error {
+	return fmt.Errorf("keyring: wrap %s: %w", algName(alg), err)
+}
+
+// checkWrapInput validates the arguments common to every Wrap.
+func checkWrapInput(alg string, dataKey []byte, contentAlg string) error {
+	if !validKeyLen(len(dataKey)) {
+		return wrapError(alg, fmt.Errorf("%w, got %d", errDataKeySize, len(dataKey)))
+	}
+	switch contentAlg {
+	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit:
+		return nil
+	}
+	return wrapError(alg, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
+}

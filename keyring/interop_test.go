@@ -1,0 +1,133 @@
+package keyring
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// javaVectors is testdata/java_vectors.json: wraps made by the Java
+// platform's JCE with the transformations the AWS Java clients use (see
+// testdata/JavaVectors.java).
+type javaVectors struct {
+	AES256  string `json:"aes256"`
+	AES128  string `json:"aes128"`
+	RSA     string `json:"rsa"`
+	RSA1024 string `json:"rsa1024"`
+	Vectors []struct {
+		Keyring    string `json:"keyring"`
+		WrapAlg    string `json:"wrapAlg"`
+		ContentAlg string `json:"contentAlg"`
+		Wrapped    string `json:"wrapped"`
+		DataKey    string `json:"dataKey"`
+	} `json:"vectors"`
+}
+
+func loadJavaVectors(t testing.TB) (*javaVectors, map[string]Keyring, map[string]*rsa.PrivateKey) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/java_vectors.json")
+	require.NoError(t, err)
+	var v javaVectors
+	require.NoError(t, json.Unmarshal(raw, &v))
+
+	rings := map[string]Keyring{}
+	privs := map[string]*rsa.PrivateKey{}
+	rings["aes256"] = newAES(t, mustHex(t, v.AES256), nil)
+	rings["aes128"] = newAES(t, mustHex(t, v.AES128), nil)
+	for name, b64 := range map[string]string{"rsa": v.RSA, "rsa1024": v.RSA1024} {
+		der, err := base64.StdEncoding.DecodeString(b64)
+		require.NoError(t, err)
+		k, err := x509.ParsePKCS8PrivateKey(der)
+		require.NoError(t, err)
+		priv := k.(*rsa.PrivateKey)
+		privs[name] = priv
+		rings[name] = newRSA(t, priv, nil)
+	}
+	return &v, rings, privs
+}
+
+// TestJavaVectors unwraps data keys wrapped by Java for every algorithm,
+// content algorithm and data key size.
+func TestJavaVectors(t *testing.T) {
+	v, rings, privs := loadJavaVectors(t)
+	require.Len(t, v.Vectors, 48)
+	oaepMGF := map[string]int{}
+	for i, vec := range v.Vectors {
+		t.Run(fmt.Sprintf("%d/%s/%s/%s", i, vec.Keyring, vec.WrapAlg, vec.ContentAlg), func(t *testing.T) {
+			wrapped, err := base64.StdEncoding.DecodeString(vec.Wrapped)
+			require.NoError(t, err)
+			want := mustHex(t, vec.DataKey)
+			w := &envelope.WrappedKey{Algorithm: vec.WrapAlg, Ciphertext: wrapped}
+			k := rings[vec.Keyring]
+
+			got, err := k.Unwrap(ctx, w, vec.ContentAlg)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+
+			switch vec.WrapAlg {
+			case envelope.WrapAESGCM, envelope.WrapRSAOAEPSHA1:
+				// Bound to the content algorithm.
+				other := envelope.ContentAESGCM
+				if vec.ContentAlg == other {
+					other = envelope.ContentAESGCMCommit
+				}
+				_, err := k.Unwrap(ctx, w, other)
+				requireSentinel(t, err, envelope.ErrAuthentication)
+			case envelope.WrapLegacyRSAOAEPSHA256:
+				// Record which MGF1 hash Java used.
+				priv := privs[vec.Keyring]
+				if _, err := rsa.DecryptOAEP(sha256.New(), nil, priv, wrapped, nil); err == nil {
+					oaepMGF["sha256"]++
+				}
+				if _, err := priv.Decrypt(nil, wrapped, &rsa.OAEPOptions{Hash: crypto.SHA256, MGFHash: crypto.SHA1}); err == nil {
+					oaepMGF["sha1"]++
+				}
+			}
+		})
+	}
+	// The generator writes three SunJCE-default wraps (MGF1-SHA-1) and three
+	// Bouncy Castle-style wraps (MGF1-SHA-256): both must be read.
+	require.Equal(t, map[string]int{"sha1": 3, "sha256": 3}, oaepMGF)
+}
+
+// TestWriteGoVectors writes wraps made by this package for
+// testdata/JavaVectors.java to check with Java:
+//
+//	KEYRING_GO_VECTORS=/tmp/go_vectors.txt go test -run TestWriteGoVectors ./keyring/
+//	java keyring/testdata/JavaVectors.java verify /tmp/go_vectors.txt
+func TestWriteGoVectors(t *testing.T) {
+	path := os.Getenv("KEYRING_GO_VECTORS")
+	if path == "" {
+		t.Skip("set KEYRING_GO_VECTORS to write Go-made wraps for the Java check")
+	}
+	v, rings, _ := loadJavaVectors(t)
+	var b strings.Builder
+	write := func(k Keyring, keyLine string) {
+		b.WriteString(keyLine + "\n")
+		for _, size := range keySizes {
+			for _, ca := range contentAlgs {
+				dk := pattern(size, byte(0x30+size))
+				w, err := k.Wrap(ctx, dk, ca)
+				require.NoError(t, err)
+				fmt.Fprintf(&b, "wrap %s %s %s %s\n", w.Algorithm, ca,
+					base64.StdEncoding.EncodeToString(w.Ciphertext), hex.EncodeToString(dk))
+			}
+		}
+	}
+	write(rings["aes256"], "key aes "+v.AES256)
+	write(rings["aes128"], "key aes "+v.AES128)
+	write(rings["rsa"], "key rsa "+v.RSA)
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+}
