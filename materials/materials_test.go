@@ -1,0 +1,108 @@
+package materials_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
+	"github.com/s3envelope/s3envelope/materials"
+)
+
+func aesKey(t *testing.T, kid string) *keyring.AES {
+	k := make([]byte, 32)
+	rand.Read(k)
+	kr, err := keyring.NewAES(k, map[string]string{"kid": kid})
+	require.NoError(t, err)
+	return kr
+}
+
+func wrapped(t *testing.T, kr keyring.Keyring) (*envelope.WrappedKey, []byte) {
+	dk := make([]byte, 32)
+	rand.Read(dk)
+	w, err := kr.Wrap(context.Background(), dk, envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+	return w, dk
+}
+
+func TestProviderResolvesByDescription(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := aesKey(t, "a"), aesKey(t, "b"), aesKey(t, "c")
+	p := materials.NewProvider(a, b)
+	require.Same(t, a, p.Current())
+
+	for _, kr := range []*keyring.AES{a, b} {
+		w, dk := wrapped(t, kr)
+		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		require.NoError(t, err)
+		require.Equal(t, dk, got)
+		k, err := p.Resolve(ctx, w)
+		require.NoError(t, err)
+		require.Same(t, kr, k)
+	}
+	w, _ := wrapped(t, c)
+	_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	require.ErrorIs(t, err, envelope.ErrNoMasterKey)
+	var nmk *materials.NoMasterKeyError
+	require.True(t, errors.As(err, &nmk))
+	require.Equal(t, map[string]string{"kid": "c"}, nmk.Description)
+
+	// A reader-only provider.
+	r := materials.NewProvider(nil, c)
+	require.Nil(t, r.Current())
+	_, err = r.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+}
+
+func TestEmptyDescriptionMatchesAbsent(t *testing.T) {
+	k := make([]byte, 16)
+	rand.Read(k)
+	kr, err := keyring.NewAES(k, nil)
+	require.NoError(t, err)
+	w, _ := wrapped(t, kr)
+	w.Description = nil
+	_, err = materials.NewProvider(kr).Resolve(context.Background(), w)
+	require.NoError(t, err)
+}
+
+func TestLookupProvider(t *testing.T) {
+	ctx := context.Background()
+	cur, old, wrong := aesKey(t, "2026"), aesKey(t, "2025"), aesKey(t, "other")
+	calls := 0
+	p := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+		calls++
+		switch desc["kid"] {
+		case "2025":
+			return old, nil
+		case "liar":
+			return wrong, nil
+		case "broken":
+			return nil, errors.New("vault unreachable")
+		}
+		return nil, nil
+	})
+	w, dk := wrapped(t, old)
+	for range 3 {
+		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		require.NoError(t, err)
+		require.Equal(t, dk, got)
+	}
+	require.Equal(t, 1, calls)
+
+	w2, _ := wrapped(t, cur)
+	_, err := p.Resolve(ctx, w2)
+	require.NoError(t, err)
+	require.Equal(t, 1, calls, "current key needs no lookup")
+
+	for kid, want := range map[string]error{"unknown": envelope.ErrNoMasterKey, "liar": envelope.ErrNoMasterKey} {
+		_, err := p.Resolve(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Description: map[string]string{"kid": kid}})
+		require.ErrorIs(t, err, want, kid)
+	}
+	_, err = p.Resolve(ctx, &envelope.WrappedKey{Description: map[string]string{"kid": "broken"}})
+	require.ErrorContains(t, err, "vault unreachable")
+	require.NotErrorIs(t, err, envelope.ErrNoMasterKey)
+}
