@@ -438,4 +438,3 @@ func lower(m map[string]string) map[string]string {
 	}
 	return out
 }
-

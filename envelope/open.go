@@ -203,8 +203,10 @@ func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Pl
 			sp.Close()
 		}
 	}()
-	var last [2 * aes.BlockSize]byte // the final two ciphertext blocks
-	copy(last[:aes.BlockSize], e.IV)
+	// The final two ciphertext blocks; before any, the IV is the block that
+	// precedes the first.
+	var last [2 * aes.BlockSize]byte
+	copy(last[aes.BlockSize:], e.IV)
 	var total int64
 	buf := make([]byte, chunk)
 	for {

@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -10,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,16 +105,15 @@ func TestJavaVectors(t *testing.T) {
 	require.Equal(t, map[string]int{"sha1": 3, "sha256": 3}, oaepMGF)
 }
 
-// TestWriteGoVectors writes wraps made by this package for
-// testdata/JavaVectors.java to check with Java:
-//
-//	KEYRING_GO_VECTORS=/tmp/go_vectors.txt go test -run TestWriteGoVectors ./keyring/
-//	java keyring/testdata/JavaVectors.java verify /tmp/go_vectors.txt
-func TestWriteGoVectors(t *testing.T) {
-	path := os.Getenv("KEYRING_GO_VECTORS")
-	if path == "" {
-		t.Skip("set KEYRING_GO_VECTORS to write Go-made wraps for the Java check")
+// TestJavaReadsGoWraps has Java 17's own crypto (testdata/JavaVectors.java,
+// run by the java launcher) unwrap data keys wrapped by this package. It
+// needs a JDK; ./scripts/test installs one when it is missing.
+func TestJavaReadsGoWraps(t *testing.T) {
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Fatal("java is not installed: run ./scripts/test, which installs a JDK for this check")
 	}
+	path := filepath.Join(t.TempDir(), "go_vectors.txt")
 	v, rings, _ := loadJavaVectors(t)
 	var b strings.Builder
 	write := func(k Keyring, keyLine string) {
@@ -130,4 +132,7 @@ func TestWriteGoVectors(t *testing.T) {
 	write(rings["aes128"], "key aes "+v.AES128)
 	write(rings["rsa"], "key rsa "+v.RSA)
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	out, err := exec.Command(java, "testdata/JavaVectors.java", "verify", path).CombinedOutput()
+	require.NoError(t, err, "Java could not unwrap Go-made wraps:\n%s", out)
+	t.Logf("java: %s", bytes.TrimSpace(out))
 }
