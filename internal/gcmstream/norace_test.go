@@ -1,0 +1,5 @@
+//go:build !race
+
+package gcmstream
+
+const raceEnabled = false

@@ -1,0 +1,129 @@
+package gcmstream
+
+import (
+	"crypto/subtle"
+	"fmt"
+)
+
+// Sealer encrypts a message incrementally: output of all Seal calls followed
+// by Finish == cipher.AEAD.Seal(nil, nonce, wholePlaintext, aad) byte for
+// byte. It is not safe for concurrent use; obtain it from Stream.NewSealer.
+type Sealer struct {
+	s        *Stream
+	acc      elem
+	total    uint64 // plaintext bytes sealed so far
+	partial  bool   // the last Seal ended in a partial block
+	finished bool
+	wk       work
+}
+
+// NewSealer returns a Sealer for the message, positioned at its first byte.
+// Each call starts a new pass; since (key, nonce) must never encrypt two
+// different messages, seal one message per Stream.
+func (s *Stream) NewSealer() *Sealer {
+	return &Sealer{s: s, acc: s.acc0}
+}
+
+// Seal appends to dst the ciphertext of plaintext, the next bytes of the
+// message, and returns the extended slice. Every call but the last must
+// carry a multiple of 16 bytes: a call after one that did not returns an
+// error wrapping ErrChunk, as does a call after Finish. If the message would
+// exceed MaxPlaintext it returns ErrTooLarge. On error nothing is appended
+// and the Sealer is unchanged. Seal writes only the len(plaintext) bytes it
+// appends; plaintext may be exactly that region (in place,
+// Seal(buf[:0], buf)) but must not otherwise overlap it. Large calls are
+// cheapest: the per-call overhead is two small AEAD calls and a few GF(2^128)
+// multiplies, negligible from a few KiB up. Empty calls are no-ops.
+func (w *Sealer) Seal(dst, plaintext []byte) ([]byte, error) {
+	return w.seal(dst, plaintext, false)
+}
+
+// seal is Seal; spare is passed on to sealAt.
+func (w *Sealer) seal(dst, plaintext []byte, spare bool) ([]byte, error) {
+	if w.finished {
+		return dst, fmt.Errorf("%w: Seal after Finish", ErrChunk)
+	}
+	n := uint64(len(plaintext))
+	if n == 0 {
+		return dst, nil
+	}
+	if w.partial {
+		return dst, ErrChunk
+	}
+	if n > MaxPlaintext-w.total {
+		return dst, ErrTooLarge
+	}
+	dst, q := w.s.sealAt(&w.wk, dst, plaintext, w.total/BlockSize, spare)
+	w.acc = gfMul(w.acc, w.s.powH(&w.wk.pc, blocks(n))).xor(q)
+	w.total += n
+	w.partial = n%BlockSize != 0
+	return dst, nil
+}
+
+// Finish appends the 16-byte tag of the message sealed so far to dst and
+// ends the message: later Seal calls fail. Calling Finish again appends the
+// same tag.
+func (w *Sealer) Finish(dst []byte) []byte {
+	w.finished = true
+	ret, out := sliceForAppend(dst, TagSize)
+	w.s.finalTag(w.acc, w.total).put(out)
+	return ret
+}
+
+// Opener verifies a message's tag incrementally (it does NOT decrypt). Feed
+// it the whole ciphertext body with Hash, then call Verify; decrypt with
+// Stream.XORKeyStreamAt, and release plaintext only once Verify returned nil.
+// It is not safe for concurrent use; obtain it from Stream.NewOpener.
+type Opener struct {
+	s        *Stream
+	acc      elem
+	total    uint64
+	partial  bool
+	verified bool
+	wk       work
+}
+
+// NewOpener returns an Opener for the message, positioned at its first byte.
+func (s *Stream) NewOpener() *Opener {
+	return &Opener{s: s, acc: s.acc0}
+}
+
+// Hash absorbs ciphertext (without tag); all calls but the last a multiple
+// of 16 (ErrChunk); ErrTooLarge past MaxPlaintext. A call after Verify also
+// fails with an error wrapping ErrChunk. On error the Opener is unchanged.
+// Each call runs the assembly GHASH over the whole of ciphertext; pass large
+// pieces. Empty calls are no-ops.
+func (o *Opener) Hash(ciphertext []byte) error {
+	if o.verified {
+		return fmt.Errorf("%w: Hash after Verify", ErrChunk)
+	}
+	n := uint64(len(ciphertext))
+	if n == 0 {
+		return nil
+	}
+	if o.partial {
+		return ErrChunk
+	}
+	if n > MaxPlaintext-o.total {
+		return ErrTooLarge
+	}
+	q := o.s.hashPiece(o.wk.scratch[:0], ciphertext)
+	o.acc = gfMul(o.acc, o.s.powH(&o.wk.pc, blocks(n))).xor(q)
+	o.total += n
+	o.partial = n%BlockSize != 0
+	return nil
+}
+
+// Verify compares tag with the tag of the ciphertext hashed so far, in
+// constant time (crypto/subtle). It returns nil only if they are equal, and
+// ErrAuthentication on mismatch or if tag is not TagSize bytes long. It ends
+// the message: later Hash calls fail; Verify may be called again.
+func (o *Opener) Verify(tag []byte) error {
+	o.verified = true
+	var want [TagSize]byte
+	o.s.finalTag(o.acc, o.total).put(want[:])
+	if subtle.ConstantTimeCompare(want[:], tag) != 1 {
+		return ErrAuthentication
+	}
+	return nil
+}
