@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"maps"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,13 +97,4 @@ func (m *memS3) set(k string, o memObject) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.objects[k] = o
-}
-
-func hasPrefix(ss []string, p string) bool {
-	for _, s := range ss {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

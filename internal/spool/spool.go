@@ -18,8 +18,8 @@ const DefaultMemory = 8 << 20
 const chunkSize = 64 << 10
 
 // Spool is written once, then read. Writes must not overlap reads; reads
-// (ReadAt) may run concurrently. Close releases memory and removes any temporary file; it is
-// safe to call more than once.
+// (ReadAt) may run concurrently. Close releases memory and removes any
+// temporary file; it is safe to call more than once.
 type Spool struct {
 	dir    string
 	limit  int64
@@ -28,12 +28,8 @@ type Spool struct {
 	file   *os.File
 	size   int64
 
-	reading  bool
 	closed   bool
 	unlinked bool // the file was removed from its directory at creation
-	rchunk   int
-	roff     int
-	rfile    int64
 }
 
 // New returns an empty spool that keeps up to memory bytes in memory
