@@ -41,9 +41,13 @@ func (e *NoMasterKeyError) Error() string {
 // Unwrap lets errors.Is match envelope.ErrNoMasterKey.
 func (e *NoMasterKeyError) Unwrap() error { return envelope.ErrNoMasterKey }
 
-// Matches reports whether master key k is the one that wrapped w: their
-// descriptions are equal (an absent description equals an empty one).
+// Matches reports whether master key k is the one that wrapped w: as k
+// says, if it is a keyring.Matcher, else when their descriptions are equal
+// (an absent description equals an empty one).
 func Matches(k keyring.Keyring, w *envelope.WrappedKey) bool {
+	if m, ok := k.(keyring.Matcher); ok {
+		return m.Matches(w)
+	}
 	return maps.Equal(k.Description(), w.Description)
 }
 

@@ -1,0 +1,242 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// KMSClient is the part of *kms.Client that KMS master keys call.
+type KMSClient interface {
+	GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, optFns ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
+	Encrypt(ctx context.Context, in *kms.EncryptInput, optFns ...func(*kms.Options)) (*kms.EncryptOutput, error)
+	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
+}
+
+var _ KMSClient = (*kms.Client)(nil)
+
+// ReservedContextKey is the encryption-context key under which the content
+// algorithm is bound into every kms+context wrap. Callers may not set it.
+const ReservedContextKey = "aws:x-amz-cek-alg"
+
+// legacyKMSContextKey is the only context of legacy "kms" wraps: the key ARN.
+const legacyKMSContextKey = "kms_cmk_id"
+
+// KMSOptions configure a KMS master key.
+type KMSOptions struct {
+	// GrantTokens are passed to every KMS call.
+	GrantTokens []string
+}
+
+// KMS is a master key held in AWS KMS (or a KMS-compatible service). Data
+// keys are made by GenerateDataKey and unwrapped by Decrypt, with the
+// encryption context (the caller's, see WithEncryptionContext, plus the
+// content algorithm under ReservedContextKey) stored as the object's
+// description and bound by KMS: a changed context fails to decrypt.
+type KMS struct {
+	client KMSClient
+	keyID  string // "" for a discovery key: decrypt only, with the key the blob names
+	opts   KMSOptions
+}
+
+// NewKMS returns a master key that wraps with KMS key keyID (an ID, ARN or
+// alias) using wrap algorithm kms+context, and unwraps with the same key.
+func NewKMS(client KMSClient, keyID string, optFns ...func(*KMSOptions)) (*KMS, error) {
+	if client == nil || keyID == "" {
+		return nil, errors.New("keyring: NewKMS needs a KMS client and a key ID")
+	}
+	k := &KMS{client: client, keyID: keyID}
+	for _, fn := range optFns {
+		fn(&k.opts)
+	}
+	return k, nil
+}
+
+// NewKMSDiscovery returns a decrypt-only KMS master key: it unwraps with
+// whichever KMS key the stored blob names, and KMS decides whether the
+// caller may use it. It cannot wrap: Wrap and GenerateDataKey fail.
+func NewKMSDiscovery(client KMSClient, optFns ...func(*KMSOptions)) (*KMS, error) {
+	if client == nil {
+		return nil, errors.New("keyring: NewKMSDiscovery needs a KMS client")
+	}
+	k := &KMS{client: client}
+	for _, fn := range optFns {
+		fn(&k.opts)
+	}
+	return k, nil
+}
+
+// errDecryptOnly is returned by Wrap on a discovery KMS key.
+var errDecryptOnly = errors.New("keyring: a KMS discovery key only unwraps; use NewKMS to write")
+
+type contextKey struct{}
+
+// WithEncryptionContext returns a context carrying a KMS encryption context
+// for one request. On PutObject it is stored with the object and bound into
+// the wrapped key; on GetObject it is what the caller expects: an object
+// whose stored context (less the reserved keys) differs fails with an error
+// wrapping envelope.ErrAuthentication.
+func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Context {
+	return context.WithValue(ctx, contextKey{}, maps.Clone(ec))
+}
+
+// encryptionContext returns the per-request context, if any.
+func encryptionContext(ctx context.Context) (map[string]string, bool) {
+	ec, ok := ctx.Value(contextKey{}).(map[string]string)
+	return ec, ok
+}
+
+// KeyID returns the KMS key this master key wraps with ("" for discovery).
+func (k *KMS) KeyID() string { return k.keyID }
+
+// Description identifies the KMS key, {"kms_cmk_id": keyID}. A KMS-wrapped
+// object stores its encryption context instead, so KMS keys are matched to
+// objects by Matches, not by description.
+func (k *KMS) Description() map[string]string {
+	return map[string]string{legacyKMSContextKey: k.keyID}
+}
+
+// Matches reports whether w was wrapped by KMS (kms+context or legacy kms):
+// which KMS key is for KMS to decide on Decrypt.
+func (k *KMS) Matches(w *envelope.WrappedKey) bool {
+	return w.Algorithm == envelope.WrapKMSContext || w.Algorithm == envelope.WrapLegacyKMS
+}
+
+// context returns the encryption context for a new wrap.
+func (k *KMS) wrapContext(ctx context.Context, contentAlg string) (map[string]string, error) {
+	switch contentAlg {
+	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit:
+	default:
+		return nil, wrapError(envelope.WrapKMSContext, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
+	}
+	ec, _ := encryptionContext(ctx)
+	if _, ok := ec[ReservedContextKey]; ok {
+		return nil, wrapError(envelope.WrapKMSContext, fmt.Errorf("encryption context key %s is reserved", ReservedContextKey))
+	}
+	out := copyDesc(ec)
+	out[ReservedContextKey] = contentAlg
+	return out, nil
+}
+
+// GenerateDataKey makes a data key with KMS GenerateDataKey (AES_256), wrapped
+// under the encryption context. It implements envelope.DataKeyGenerator.
+func (k *KMS) GenerateDataKey(ctx context.Context, contentAlg string) ([]byte, *envelope.WrappedKey, error) {
+	if k.keyID == "" {
+		return nil, nil, errDecryptOnly
+	}
+	ec, err := k.wrapContext(ctx, contentAlg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId:             aws.String(k.keyID),
+		KeySpec:           types.DataKeySpecAes256,
+		EncryptionContext: ec,
+		GrantTokens:       k.opts.GrantTokens,
+	})
+	if err != nil {
+		return nil, nil, k.kmsError("GenerateDataKey", err)
+	}
+	if len(out.Plaintext) != envelope.DataKeySize || len(out.CiphertextBlob) == 0 {
+		clear(out.Plaintext)
+		return nil, nil, fmt.Errorf("keyring: KMS GenerateDataKey with key %s returned a data key of %d bytes", k.keyID, len(out.Plaintext))
+	}
+	return out.Plaintext, &envelope.WrappedKey{Algorithm: envelope.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
+}
+
+// Wrap wraps an existing data key with KMS Encrypt under the encryption
+// context (used when an envelope is rewrapped to this key).
+func (k *KMS) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
+	if k.keyID == "" {
+		return nil, errDecryptOnly
+	}
+	if err := checkWrapInput(envelope.WrapKMSContext, dataKey, contentAlg); err != nil {
+		return nil, err
+	}
+	ec, err := k.wrapContext(ctx, contentAlg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := k.client.Encrypt(ctx, &kms.EncryptInput{
+		KeyId:             aws.String(k.keyID),
+		Plaintext:         dataKey,
+		EncryptionContext: ec,
+		GrantTokens:       k.opts.GrantTokens,
+	})
+	if err != nil {
+		return nil, k.kmsError("Encrypt", err)
+	}
+	return &envelope.WrappedKey{Algorithm: envelope.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
+}
+
+// Unwrap decrypts a KMS-wrapped data key with KMS Decrypt and the stored
+// encryption context. For kms+context the context must bind contentAlg, and
+// must equal the caller's expected context (WithEncryptionContext) when one
+// is given. Legacy "kms" wraps (unwrap only; the caller gates them) are
+// decrypted with their stored context.
+func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	if w == nil {
+		return nil, unwrapError("", envelope.ErrMalformed)
+	}
+	switch w.Algorithm {
+	case envelope.WrapKMSContext:
+		alg, ok := w.Description[ReservedContextKey]
+		if !ok {
+			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, ReservedContextKey)
+		}
+		if alg != contentAlg {
+			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context binds content algorithm %s, object uses %s",
+				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
+		}
+	case envelope.WrapLegacyKMS:
+	default:
+		return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
+	}
+	if want, ok := encryptionContext(ctx); ok {
+		stored := maps.Clone(w.Description)
+		delete(stored, ReservedContextKey)
+		delete(stored, legacyKMSContextKey)
+		if !maps.Equal(stored, want) {
+			return nil, fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
+		}
+	}
+	in := &kms.DecryptInput{
+		CiphertextBlob:    w.Ciphertext,
+		EncryptionContext: w.Description,
+		GrantTokens:       k.opts.GrantTokens,
+	}
+	if k.keyID != "" {
+		in.KeyId = aws.String(k.keyID)
+	}
+	out, err := k.client.Decrypt(ctx, in)
+	if err != nil {
+		var bad *types.InvalidCiphertextException
+		if errors.As(err, &bad) {
+			return nil, fmt.Errorf("keyring: KMS Decrypt with key %s: %w: %w", k.keyOrBlob(), envelope.ErrAuthentication, err)
+		}
+		return nil, k.kmsError("Decrypt", err)
+	}
+	if !validKeyLen(len(out.Plaintext)) {
+		clear(out.Plaintext)
+		return nil, unwrapError(w.Algorithm, envelope.ErrAuthentication)
+	}
+	return out.Plaintext, nil
+}
+
+func (k *KMS) keyOrBlob() string {
+	if k.keyID == "" {
+		return "(named by the blob)"
+	}
+	return k.keyID
+}
+
+func (k *KMS) kmsError(op string, err error) error {
+	return fmt.Errorf("keyring: KMS %s with key %s: %w", op, k.keyOrBlob(), err)
+}

@@ -1,0 +1,189 @@
+package keyring
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// fakeKMS binds the encryption context the way KMS does (as AAD), for fast
+// unit tests. The tests against a real KMS-compatible server (local-kms) are
+// in the testvectors module.
+type fakeKMS struct {
+	aead   cipher.AEAD
+	keyID  string
+	grants [][]string
+	calls  []string
+}
+
+func newFakeKMS(t *testing.T) *fakeKMS {
+	b, err := aes.NewCipher(random(32))
+	require.NoError(t, err)
+	g, err := cipher.NewGCM(b)
+	require.NoError(t, err)
+	return &fakeKMS{aead: g, keyID: "arn:aws:kms:us-east-1:111122223333:key/test"}
+}
+
+func aad(ec map[string]string) []byte { b, _ := json.Marshal(ec); return b }
+
+func (f *fakeKMS) seal(pt []byte, ec map[string]string) []byte {
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	return append([]byte(f.keyID+"|"), f.aead.Seal(nonce, nonce, pt, aad(ec))...)
+}
+
+func (f *fakeKMS) GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, _ ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
+	f.calls = append(f.calls, "GenerateDataKey")
+	f.grants = append(f.grants, in.GrantTokens)
+	if in.KeySpec != types.DataKeySpecAes256 || aws.ToString(in.KeyId) != f.keyID {
+		return nil, errors.New("bad request")
+	}
+	pt := random(32)
+	return &kms.GenerateDataKeyOutput{Plaintext: pt, CiphertextBlob: f.seal(pt, in.EncryptionContext), KeyId: in.KeyId}, nil
+}
+
+func (f *fakeKMS) Encrypt(ctx context.Context, in *kms.EncryptInput, _ ...func(*kms.Options)) (*kms.EncryptOutput, error) {
+	f.calls = append(f.calls, "Encrypt")
+	return &kms.EncryptOutput{CiphertextBlob: f.seal(in.Plaintext, in.EncryptionContext), KeyId: in.KeyId}, nil
+}
+
+func (f *fakeKMS) Decrypt(ctx context.Context, in *kms.DecryptInput, _ ...func(*kms.Options)) (*kms.DecryptOutput, error) {
+	f.calls = append(f.calls, "Decrypt")
+	f.grants = append(f.grants, in.GrantTokens)
+	blob, ok := strings.CutPrefix(string(in.CiphertextBlob), f.keyID+"|")
+	if !ok || (in.KeyId != nil && *in.KeyId != f.keyID) || len(blob) < 12 {
+		return nil, &types.InvalidCiphertextException{Message: aws.String("bad blob")}
+	}
+	pt, err := f.aead.Open(nil, []byte(blob[:12]), []byte(blob[12:]), aad(in.EncryptionContext))
+	if err != nil {
+		return nil, &types.InvalidCiphertextException{Message: aws.String("bad blob")}
+	}
+	return &kms.DecryptOutput{Plaintext: pt}, nil
+}
+
+func TestKMSRoundTrip(t *testing.T) {
+	f := newFakeKMS(t)
+	k, err := NewKMS(f, f.keyID, func(o *KMSOptions) { o.GrantTokens = []string{"g1"} })
+	require.NoError(t, err)
+	var _ envelope.DataKeyGenerator = k
+	var _ Matcher = k
+	for _, ca := range []string{envelope.ContentAESGCM, envelope.ContentAESGCMCommit} {
+		ctx := WithEncryptionContext(context.Background(), map[string]string{"tenant": "a"})
+		dk, w, err := k.GenerateDataKey(ctx, ca)
+		require.NoError(t, err)
+		require.Equal(t, envelope.WrapKMSContext, w.Algorithm)
+		require.Equal(t, map[string]string{"tenant": "a", ReservedContextKey: ca}, w.Description)
+		require.True(t, k.Matches(w))
+
+		got, err := k.Unwrap(context.Background(), w, ca)
+		require.NoError(t, err)
+		require.Equal(t, dk, got)
+		got, err = k.Unwrap(ctx, w, ca) // the expected context matches
+		require.NoError(t, err)
+		require.Equal(t, dk, got)
+
+		// An expected context that differs is refused before KMS is called.
+		n := len(f.calls)
+		_, err = k.Unwrap(WithEncryptionContext(context.Background(), map[string]string{"tenant": "b"}), w, ca)
+		require.ErrorIs(t, err, envelope.ErrAuthentication)
+		require.Len(t, f.calls, n)
+
+		// The other content algorithm: refused (the context binds it).
+		other := envelope.ContentAESGCM
+		if ca == other {
+			other = envelope.ContentAESGCMCommit
+		}
+		_, err = k.Unwrap(context.Background(), w, other)
+		require.ErrorIs(t, err, envelope.ErrAuthentication)
+
+		// A tampered stored context: KMS refuses, as authentication.
+		t2 := *w
+		t2.Description = map[string]string{"tenant": "evil", ReservedContextKey: ca}
+		_, err = k.Unwrap(context.Background(), &t2, ca)
+		require.ErrorIs(t, err, envelope.ErrAuthentication)
+		delete(t2.Description, ReservedContextKey)
+		_, err = k.Unwrap(context.Background(), &t2, ca)
+		require.ErrorIs(t, err, envelope.ErrMalformed)
+
+		// Rewrapping an existing data key uses Encrypt.
+		w2, err := k.Wrap(context.Background(), dk, ca)
+		require.NoError(t, err)
+		got, err = k.Unwrap(context.Background(), w2, ca)
+		require.NoError(t, err)
+		require.Equal(t, dk, got)
+	}
+	for _, g := range f.grants {
+		require.Equal(t, []string{"g1"}, g)
+	}
+}
+
+func TestKMSReservedKeyRefused(t *testing.T) {
+	f := newFakeKMS(t)
+	k, err := NewKMS(f, f.keyID)
+	require.NoError(t, err)
+	ctx := WithEncryptionContext(context.Background(), map[string]string{ReservedContextKey: "AES/GCM/NoPadding"})
+	_, _, err = k.GenerateDataKey(ctx, envelope.ContentAESGCMCommit)
+	require.ErrorContains(t, err, "reserved")
+	require.Empty(t, f.calls)
+}
+
+func TestKMSDiscoveryAndLegacy(t *testing.T) {
+	f := newFakeKMS(t)
+	k, err := NewKMS(f, f.keyID)
+	require.NoError(t, err)
+	dk, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+
+	d, err := NewKMSDiscovery(f)
+	require.NoError(t, err)
+	got, err := d.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+	require.Equal(t, dk, got)
+	_, _, err = d.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	require.Error(t, err)
+	_, err = d.Wrap(context.Background(), dk, envelope.ContentAESGCMCommit)
+	require.Error(t, err)
+
+	// Legacy "kms": context {"kms_cmk_id": arn}, no content algorithm bound.
+	legacyCtx := map[string]string{"kms_cmk_id": f.keyID}
+	lw := &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: f.seal(dk, legacyCtx), Description: legacyCtx}
+	got, err = k.Unwrap(context.Background(), lw, envelope.ContentAESCBC)
+	require.NoError(t, err)
+	require.Equal(t, dk, got)
+
+	_, err = k.Unwrap(context.Background(), &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM}, envelope.ContentAESGCM)
+	require.ErrorIs(t, err, envelope.ErrUnsupported)
+}
+
+func TestKMSErrorsNameKeyNotBytes(t *testing.T) {
+	f := newFakeKMS(t)
+	k, err := NewKMS(f, f.keyID)
+	require.NoError(t, err)
+	dk, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCM)
+	require.NoError(t, err)
+	w.Ciphertext[len(w.Ciphertext)-1] ^= 1
+	_, err = k.Unwrap(context.Background(), w, envelope.ContentAESGCM)
+	require.ErrorIs(t, err, envelope.ErrAuthentication)
+	require.Contains(t, err.Error(), f.keyID)
+	require.NotContains(t, err.Error(), string(dk))
+	_, err = NewKMS(nil, "x")
+	require.Error(t, err)
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
