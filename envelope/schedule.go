@@ -54,3 +54,22 @@ func openV3Key(dataKey, messageID, stored []byte) ([]byte, error) {
 	}
 	return hkdf.Expand(sha512.New, prk, v3DeriveInfo, DataKeySize)
 }
+
+// CheckDataKey reports whether dataKey is the data key the envelope was
+// sealed under, as far as the format can tell without the body: for V3 the
+// key commitment must match (compared in constant time); V1 and V2 commit to
+// nothing, so any key passes. A rewrap checks this before storing a new
+// wrapped key, so it can never replace a working envelope with a wrong one.
+func (e *Envelope) CheckDataKey(dataKey []byte) error {
+	if e.Format != FormatV3 {
+		return nil
+	}
+	_, commitment, err := v3Commitment(dataKey, e.MessageID)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(commitment, e.Commitment) != 1 {
+		return fmt.Errorf("%w: key commitment does not match", ErrAuthentication)
+	}
+	return nil
+}

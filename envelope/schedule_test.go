@@ -46,3 +46,15 @@ func TestV3KeyScheduleKnownAnswers(t *testing.T) {
 	_, _, err := deriveV3(make([]byte, 16), make([]byte, MessageIDSize))
 	require.ErrorIs(t, err, ErrMalformed)
 }
+
+func TestCheckDataKey(t *testing.T) {
+	dk, _ := hex.DecodeString("80d90dc4cc7e77d8a6332efa44eba56230a7fe7b89af37d1e501ab2e07c0a163")
+	id, _ := hex.DecodeString("b8ea76bed24c7b85382a148cb9dcd1cfdfb765f55ded4dfa6e0c4c79")
+	c, _ := hex.DecodeString("f89818bc0a346d3a3426b68e9509b6b2ae5fe1f904aa329fb73625db")
+	e := &Envelope{Format: FormatV3, MessageID: id, Commitment: c}
+	require.NoError(t, e.CheckDataKey(dk))
+	other := append([]byte(nil), dk...)
+	other[0] ^= 1
+	require.ErrorIs(t, e.CheckDataKey(other), ErrAuthentication)
+	require.NoError(t, (&Envelope{Format: FormatV2}).CheckDataKey(other))
+}
