@@ -148,11 +148,15 @@ func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLengt
 	if src == nil {
 		src = bytes.NewReader(nil)
 	}
-	if rs, ok := src.(io.ReadSeeker); ok {
-		start, err := rs.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return nil, 0, nil, err
-		}
+	rs, seekable := src.(io.ReadSeeker)
+	var start int64
+	if seekable {
+		// Some seekers cannot seek (an *os.File on a pipe): stream those.
+		var err error
+		start, err = rs.Seek(0, io.SeekCurrent)
+		seekable = err == nil
+	}
+	if seekable {
 		end, err := rs.Seek(0, io.SeekEnd)
 		if err != nil {
 			return nil, 0, nil, err

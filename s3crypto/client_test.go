@@ -311,3 +311,21 @@ func TestSpoolDirCleaned(t *testing.T) {
 func TestLargeStreamInProcess(t *testing.T) {
 	largeRoundTrip(t, newClient(t, newMemS3(), masterKeys(t)[0]), "b", 20<<20+5)
 }
+
+// TestPipeBody: an *os.File is an io.Seeker that may not seek (a pipe, like
+// os.Stdin in a shell pipeline); it is streamed as a body of unknown length.
+func TestPipeBody(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	pt := random(100 << 10)
+	go func() {
+		w.Write(pt)
+		w.Close()
+	}()
+	api := newMemS3()
+	c := newClient(t, api, masterKeys(t)[0])
+	put(t, c, "b", "k", r)
+	got, err := get(c, "b", "k")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(pt, got))
+}
