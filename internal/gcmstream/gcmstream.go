@@ -10,10 +10,12 @@
 // message's ciphertext for that stretch, and its tag yields the chunk's GHASH
 // contribution. Contributions are combined by Horner's rule in GF(2^128). For
 // verification, the GHASH of a ciphertext chunk is obtained by passing it as
-// additional data to the same AEAD. See docs/streaming-gcm.md.
+// additional data to the same AEAD (design note: streaming-gcm.md).
 //
-// Lengths, offsets and block counts are treated as public; keys, H and the
-// data are handled in constant time (crypto/subtle for tag comparison).
+// Lengths, offsets and block counts are treated as public. The pure-Go
+// GF(2^128) arithmetic on H and the accumulators is constant time, tags are
+// compared with crypto/subtle, and the bulk work is crypto/cipher's, which is
+// constant time where AES and carry-less multiply instructions exist.
 package gcmstream
 
 import (
@@ -72,20 +74,22 @@ type Stream struct {
 	nonce  [NonceSize]byte
 	aadLen uint64
 
-	h, h2     elem      // H = E_K(0^128), H^2
-	hChunk    elem      // H^chunkBlocks
-	ekJ0      elem      // E_K(nonce||1), the tag mask
-	acc0      elem      // GHASH contribution of the AAD (Horner seed)
-	ivBase    elem      // (nonce||0 ⊕ L_iv·H)·H^-2
-	ivTab     *mulTable // x^k·H^-2: IV for counter c is ivBase ⊕ (0^96||c)·H^-2
-	hTab      *mulTable // x^k·H: length blocks times H
-	hashIV    [16]byte  // 16-byte IV whose pre-counter block is 0^128, so E_K(J0) = H
-	zeroBlock [16]byte
+	h        elem      // H = E_K(0^128)
+	ekJ0     elem      // E_K(nonce||1), the tag mask
+	acc0     elem      // GHASH contribution of the AAD (Horner seed)
+	ivBase   elem      // (nonce||0 ⊕ L_iv·H)·H^-2
+	ivTab    *mulTable // x^k·H^-2: IV for counter c is ivBase ⊕ (0^96||c)·H^-2
+	hTab     *mulTable // x^k·H: products by H (length blocks, Horner steps)
+	h2Tab    *mulTable // x^k·H^2
+	chunkTab *mulTable // x^k·H^chunkBlocks
+	hashIV   [16]byte  // 16-byte IV whose pre-counter block is 0^128, so E_K(J0) = H
 }
 
 // New returns the Stream of the AES-GCM message under key (16, 24 or 32
 // bytes, selecting AES-128/192/256) and nonce (NonceSize bytes) with
-// additional data aad (any length, nil allowed; it is copied).
+// additional data aad (any length, nil allowed; New absorbs it into the
+// GHASH seed and does not retain the slice). It costs about 50 µs (an
+// inversion and tables in GF(2^128)), negligible per object.
 func New(key, nonce, aad []byte) (*Stream, error) {
 	if len(nonce) != NonceSize {
 		return nil, fmt.Errorf("gcmstream: nonce is %d bytes, want %d", len(nonce), NonceSize)
@@ -105,17 +109,18 @@ func New(key, nonce, aad []byte) (*Stream, error) {
 	copy(s.nonce[:], nonce)
 
 	var buf [32]byte
-	block.Encrypt(buf[:16], s.zeroBlock[:])
+	block.Encrypt(buf[:16], buf[:16]) // H = E_K(0^128)
 	s.h = loadElem(buf[:16])
 	if s.h == (elem{}) {
 		// Probability 2^-128: GHASH would be identically zero and no IV
 		// could be solved for. Refuse the key rather than mis-encrypt.
 		return nil, errors.New("gcmstream: degenerate key (E_K(0) = 0)")
 	}
-	s.h2 = gfMul(s.h, s.h)
-	s.hChunk = gfPow(s.h, chunkBlocks)
+	h2 := gfMul(s.h, s.h)
 	s.hTab = newMulTable(s.h)
-	hInv2 := gfInv(s.h2)
+	s.h2Tab = newMulTable(h2)
+	s.chunkTab = newMulTable(gfPow(s.h, chunkBlocks))
+	hInv2 := gfInv(h2)
 	s.ivTab = newMulTable(hInv2)
 
 	// A 16-byte IV V gives the pre-counter block J0 = V·H^2 ⊕ L_iv·H with
@@ -149,23 +154,27 @@ func (s *Stream) ivFor(iv []byte, c uint32) {
 // lenH returns ([a]64||[c]64)·H for bit lengths a and c.
 func (s *Stream) lenH(aBits, cBits uint64) elem { return s.hTab.mul(elem{aBits, cBits}) }
 
-// powH returns H^m, using the precomputed powers when it can and the
-// one-entry cache c otherwise.
-func (s *Stream) powH(c *powCache, m uint64) elem {
+// mulPowH returns x·H^m in constant time with respect to x and H, using
+// the precomputed tables when it can and the one-entry cache c otherwise.
+func (s *Stream) mulPowH(c *powCache, x elem, m uint64) elem {
+	var t *mulTable
 	switch m {
 	case 0:
-		return one
+		return x
 	case 1:
-		return s.h
+		t = s.hTab
 	case 2:
-		return s.h2
+		t = s.h2Tab
 	case chunkBlocks:
-		return s.hChunk
+		t = s.chunkTab
+	default:
+		if !c.ok || c.m != m {
+			c.tab.init(gfPow(s.h, m))
+			c.m, c.ok = m, true
+		}
+		t = &c.tab
 	}
-	if c.m != m {
-		c.m, c.p = m, gfPow(s.h, m)
-	}
-	return c.p
+	return t.mulCT(x)
 }
 
 // finalTag returns the message tag given the Horner accumulator over AAD and
@@ -174,9 +183,12 @@ func (s *Stream) finalTag(acc elem, total uint64) elem {
 	return acc.xor(s.lenH(8*s.aadLen, 8*total)).xor(s.ekJ0)
 }
 
+// powCache holds the table of H^m for the last block count m not covered
+// by the Stream's precomputed powers.
 type powCache struct {
-	m uint64
-	p elem
+	m   uint64
+	ok  bool
+	tab mulTable
 }
 
 // work holds the scratch buffers of one sealing/hashing context. They live
@@ -229,7 +241,7 @@ func (s *Stream) sealAt(wk *work, dst, pt []byte, b uint64, spare bool) ([]byte,
 	q1 := s.sealPiece(wk, out[:0], pt[:head], b)
 	q2 := s.sealPiece(wk, wk.scratch[:0], wk.tail[:tail], b+uint64(head/BlockSize))
 	copy(out[head:], wk.scratch[:tail])
-	return ret, gfMul(q1, s.powH(&wk.pc, blocks(uint64(tail)))).xor(q2)
+	return ret, s.mulPowH(&wk.pc, q1, blocks(uint64(tail))).xor(q2)
 }
 
 // sealPiece seals pt (message bytes from block b) with the 16-byte-nonce
@@ -381,7 +393,7 @@ func (s *Stream) Tag(parts ...Partial) ([]byte, error) {
 		case p.n > MaxPlaintext-next:
 			return nil, ErrTooLarge
 		}
-		acc = gfMul(acc, s.powH(&pc, blocks(p.n))).xor(p.q)
+		acc = s.mulPowH(&pc, acc, blocks(p.n)).xor(p.q)
 		next += p.n
 	}
 	tag := make([]byte, TagSize)

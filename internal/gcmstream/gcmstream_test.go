@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -262,7 +263,56 @@ func TestSealReader(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("one-byte consumer: SealReader output differs (err %v)", err)
 		}
+		// Consumers with large buffers (sealed in place in p) and mixed sizes.
+		n := len(f.pt)
+		for _, sizes := range [][]int{
+			{readerChunk}, {readerChunk + 15}, {readerChunk + 16}, {1 << 20},
+			{n + TagSize}, {n + TagSize - 1}, {n + 1}, {max(n, readerChunk)},
+			{100, readerChunk + 33, 7, 300000, 1},
+		} {
+			for _, rd := range readers {
+				if rd.name == "OneByteReader" && n > 70000 {
+					continue // slow, and covered above and by the shorter lengths
+				}
+				got, err := readWithSizes(NewSealReader(f.s, rd.wrap(bytes.NewReader(f.pt))), sizes, rng)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("%s, Read sizes %v: SealReader output differs (err %v)", rd.name, sizes, err)
+				}
+			}
+		}
 	})
+}
+
+// readWithSizes reads r to EOF with Read buffers whose sizes cycle through
+// sizes (at least 1), checking the io.Reader contract on the way.
+func readWithSizes(r io.Reader, sizes []int, rng *rand.Rand) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, max(slices.Max(sizes), 1))
+	for i := 0; ; i++ {
+		size := max(sizes[i%len(sizes)], 1)
+		p := buf[:size]
+		g := byte(rng.Uint32())
+		for j := range p {
+			p[j] = g // garbage to be overwritten
+		}
+		n, err := r.Read(p)
+		if n < 0 || n > size {
+			return out, fmt.Errorf("Read returned %d for a buffer of %d", n, size)
+		}
+		out = append(out, p[:n]...)
+		if err == io.EOF {
+			if n, err := r.Read(p); n != 0 || err != io.EOF {
+				return out, fmt.Errorf("Read after EOF: %d, %v", n, err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if n == 0 {
+			return out, errors.New("Read returned 0, nil")
+		}
+	}
 }
 
 // forEachFixture runs fn for every length, AAD and key size.
@@ -289,6 +339,11 @@ func TestSealReaderSourceErrors(t *testing.T) {
 	r := NewSealReader(f.s, io.MultiReader(bytes.NewReader(f.pt[:100]), iotest.ErrReader(boom)))
 	if _, err := io.ReadAll(r); !errors.Is(err, boom) {
 		t.Fatalf("source error: got %v", err)
+	}
+	r = NewSealReader(f.s, io.MultiReader(bytes.NewReader(f.pt[:100]), iotest.ErrReader(boom)))
+	big := make([]byte, readerChunk)
+	if n, err := r.Read(big); n != 0 || !errors.Is(err, boom) || !bytes.Equal(big, make([]byte, len(big))) {
+		t.Fatalf("source error, large p: %d, %v (or plaintext left in p)", n, err)
 	}
 	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, boom) {
 		t.Fatalf("source error is not sticky: %v", err)
@@ -364,8 +419,8 @@ func TestGFAlgebra(t *testing.T) {
 				t.Fatalf("gfPow(a, %d) wrong", e)
 			}
 			tab := newMulTable(b)
-			if tab.mul(a) != gfMul(a, b) {
-				t.Fatal("mulTable.mul disagrees with gfMul")
+			if tab.mul(a) != gfMul(a, b) || tab.mulCT(a) != gfMul(a, b) {
+				t.Fatal("mulTable.mul/mulCT disagree with gfMul")
 			}
 		}
 	}
@@ -621,6 +676,22 @@ func TestTooLarge(t *testing.T) {
 	if b, err := io.ReadAll(r); err != nil || len(b) != 48+TagSize {
 		t.Fatalf("SealReader up to exactly MaxPlaintext: %d bytes, %v", len(b), err)
 	}
+	// The same with a large Read buffer (sealed in place in p): the refused
+	// plaintext must not be left in p.
+	r = NewSealReader(f.s, bytes.NewReader(pt[:64]))
+	r.w.total = MaxPlaintext - 48
+	big := make([]byte, readerChunk)
+	if n, err := r.Read(big); n != 0 || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SealReader (large p) past MaxPlaintext: %d, %v", n, err)
+	}
+	if !bytes.Equal(big, make([]byte, len(big))) {
+		t.Fatal("refused plaintext left in the Read buffer")
+	}
+	r = NewSealReader(f.s, bytes.NewReader(pt[:48]))
+	r.w.total = MaxPlaintext - 48
+	if b, err := readWithSizes(r, []int{readerChunk}, rng); err != nil || len(b) != 48+TagSize {
+		t.Fatalf("SealReader (large p) up to exactly MaxPlaintext: %d bytes, %v", len(b), err)
+	}
 }
 
 // TestNoWritesOutsideAppended checks that Seal and SealChunk touch only the
@@ -729,5 +800,9 @@ func TestSteadyStateAllocations(t *testing.T) {
 	p := make([]byte, 8192)
 	if a := testing.AllocsPerRun(200, func() { _, _ = io.ReadFull(r, p) }); a != 0 {
 		t.Errorf("SealReader.Read: %v allocations per call", a)
+	}
+	p = make([]byte, 1<<20)
+	if a := testing.AllocsPerRun(50, func() { _, _ = io.ReadFull(r, p) }); a != 0 {
+		t.Errorf("SealReader.Read (large p): %v allocations per call", a)
 	}
 }

@@ -92,15 +92,40 @@ type mulTable [128]elem
 
 func newMulTable(y elem) *mulTable {
 	t := new(mulTable)
+	t.init(y)
+	return t
+}
+
+func (t *mulTable) init(y elem) {
 	v := y
 	for k := range t {
 		t[k] = v
 		v = mulX(v)
 	}
-	return t
 }
 
-// mul returns e·y. Its running time depends on e (public), not on y.
+// mulCT returns x·y in constant time: every entry is read and x's bits
+// only select through masks. With the table built, this is several times
+// faster than gfMul, as the products are independent of each other.
+func (t *mulTable) mulCT(x elem) elem {
+	var z elem
+	hi, lo := x.hi, x.lo
+	for k := 0; k < 64; k++ {
+		m := -(hi >> 63)
+		hi <<= 1
+		z.hi ^= t[k].hi & m
+		z.lo ^= t[k].lo & m
+	}
+	for k := 64; k < 128; k++ {
+		m := -(lo >> 63)
+		lo <<= 1
+		z.hi ^= t[k].hi & m
+		z.lo ^= t[k].lo & m
+	}
+	return z
+}
+
+// mul returns e·y for a PUBLIC e. Its running time depends on e, not on y.
 func (t *mulTable) mul(e elem) elem {
 	var z elem
 	for v := e.hi; v != 0; v &= v - 1 {

@@ -54,7 +54,7 @@ func (w *Sealer) seal(dst, plaintext []byte, spare bool) ([]byte, error) {
 		return dst, ErrTooLarge
 	}
 	dst, q := w.s.sealAt(&w.wk, dst, plaintext, w.total/BlockSize, spare)
-	w.acc = gfMul(w.acc, w.s.powH(&w.wk.pc, blocks(n))).xor(q)
+	w.acc = w.s.mulPowH(&w.wk.pc, w.acc, blocks(n)).xor(q)
 	w.total += n
 	w.partial = n%BlockSize != 0
 	return dst, nil
@@ -108,7 +108,7 @@ func (o *Opener) Hash(ciphertext []byte) error {
 		return ErrTooLarge
 	}
 	q := o.s.hashPiece(o.wk.scratch[:0], ciphertext)
-	o.acc = gfMul(o.acc, o.s.powH(&o.wk.pc, blocks(n))).xor(q)
+	o.acc = o.s.mulPowH(&o.wk.pc, o.acc, blocks(n)).xor(q)
 	o.total += n
 	o.partial = n%BlockSize != 0
 	return nil
