@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -396,4 +399,45 @@ func clone(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestCloseMidReadAndSpoolErrors: closing a plaintext part-way stops its
+// read-ahead and removes its spool; a spool that cannot be written fails the
+// open cleanly. Neither leaves goroutines behind.
+func TestCloseMidReadAndSpoolErrors(t *testing.T) {
+	kr := testKeyrings(t)[envelope.WrapAESGCM]
+	dir := t.TempDir()
+	cfg := envelope.Config{SpoolDir: dir, SpoolMemory: 1 << 20}
+	pt := random(5 << 20)
+	meta, _, body := seal(t, kr, cfg, pt, false)
+	env, err := envelope.Decode(meta, nil)
+	require.NoError(t, err)
+	before := runtime.NumGoroutine()
+
+	p, err := envelope.Open(context.Background(), env, kr, cfg, bytes.NewReader(body))
+	require.NoError(t, err)
+	head := make([]byte, 1000)
+	_, err = io.ReadFull(p, head)
+	require.NoError(t, err)
+	require.Equal(t, pt[:1000], head)
+	require.NoError(t, p.Close())
+	_, err = p.Read(head)
+	require.Error(t, err)
+
+	bad := cfg
+	bad.SpoolDir = filepath.Join(dir, "missing")
+	_, err = envelope.Open(context.Background(), env, kr, bad, bytes.NewReader(body))
+	require.Error(t, err)
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("goroutines: %d before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
 }

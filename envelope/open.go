@@ -15,13 +15,139 @@ import (
 // chunk is the unit in which bodies are read, hashed and decrypted.
 const chunk = 64 << 10
 
+// pipeChunk is the piece of ciphertext hashed while the previous one is
+// spooled.
+const pipeChunk = 256 << 10
+
+// spoolPipe writes to a spool from its own goroutine, in order, so that a
+// reader can hash the next piece of ciphertext meanwhile. Buffers circulate
+// between the two; close waits for every write and returns the first error.
+type spoolPipe struct {
+	free   chan []byte
+	work   chan []byte
+	done   chan error
+	closed bool
+	err    error
+}
+
+func newSpoolPipe(sp *spool.Spool, size int) *spoolPipe {
+	const depth = 3
+	p := &spoolPipe{free: make(chan []byte, depth), work: make(chan []byte, depth), done: make(chan error, 1)}
+	for range depth {
+		p.free <- make([]byte, size)
+	}
+	go func() {
+		var err error
+		for b := range p.work {
+			if err == nil {
+				_, err = sp.Write(b)
+			}
+			p.free <- b[:cap(b)]
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+// buffer returns a free buffer (its whole capacity).
+func (p *spoolPipe) buffer() []byte { return <-p.free }
+
+// send queues b, a slice of a buffer from buffer, to be written.
+func (p *spoolPipe) send(b []byte) { p.work <- b }
+
+// readAhead reads src from its own goroutine, a few buffers ahead of the
+// consumer. close stops it and waits for it, so src may be released after.
+type readAhead struct {
+	full chan []byte
+	free chan []byte
+	stop chan struct{}
+	done chan struct{}
+	err  error // the goroutine's final error, set before full is closed
+	buf  []byte
+	cur  []byte
+}
+
+func newReadAhead(src io.Reader, size, depth int) *readAhead {
+	r := &readAhead{
+		full: make(chan []byte, depth), free: make(chan []byte, depth),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for range depth {
+		r.free <- make([]byte, size)
+	}
+	go func() {
+		defer close(r.done)
+		defer close(r.full)
+		for {
+			var b []byte
+			select {
+			case b = <-r.free:
+			case <-r.stop:
+				return
+			}
+			n, err := io.ReadFull(src, b)
+			if n > 0 {
+				select {
+				case r.full <- b[:n]:
+				case <-r.stop:
+					return
+				}
+			}
+			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = io.EOF
+				}
+				r.err = err
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *readAhead) Read(p []byte) (int, error) {
+	if len(r.cur) == 0 {
+		b, ok := <-r.full
+		if !ok {
+			return 0, r.err
+		}
+		r.buf, r.cur = b, b
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	if len(r.cur) == 0 {
+		r.free <- r.buf[:cap(r.buf)]
+	}
+	return n, nil
+}
+
+func (r *readAhead) close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.done
+}
+
+// close waits for the queued writes; safe to call more than once.
+func (p *spoolPipe) close() error {
+	if !p.closed {
+		p.closed = true
+		close(p.work)
+		p.err = <-p.done
+	}
+	return p.err
+}
+
 // Plaintext is an opened object's body. Every byte it yields has been
 // authenticated (except for legacy AES/CBC content, which nothing
 // authenticates). Close releases its spool; it must be called.
 type Plaintext struct {
-	sp   *spool.Spool
-	r    io.Reader
-	size int64
+	sp    *spool.Spool
+	r     io.Reader
+	size  int64
+	ahead *readAhead // stopped before the spool is released
 }
 
 // Size is the plaintext's length in bytes.
@@ -35,10 +161,39 @@ func (p *Plaintext) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
+// WriteTo writes the rest of the plaintext to w in large pieces; io.Copy
+// uses it, so decryption is not cut into the small reads of w's buffer.
+func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
+	if p.sp == nil {
+		return 0, spool.ErrClosed
+	}
+	buf := make([]byte, 4*chunk)
+	var total int64
+	for {
+		n, err := p.r.Read(buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // Close releases the spooled ciphertext. It is safe to call more than once.
 func (p *Plaintext) Close() error {
 	if p.sp == nil {
 		return nil
+	}
+	if p.ahead != nil {
+		p.ahead.close()
 	}
 	err := p.sp.Close()
 	p.sp = nil
@@ -138,8 +293,12 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		}
 	}()
 	o := stream.NewOpener()
-	// buf holds one chunk plus the 16 bytes that may turn out to be the tag.
-	buf := make([]byte, chunk+TagSize)
+	// Hashing and spooling overlap: the spool is written from its own
+	// goroutine while the next piece is read and hashed.
+	pipe := newSpoolPipe(sp, pipeChunk+TagSize)
+	defer pipe.close()
+	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
+	buf := pipe.buffer()
 	have := 0
 	var total int64
 	for {
@@ -152,17 +311,17 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 			return nil, err
 		}
 		// buf is full: everything but the last TagSize bytes is body.
-		body := buf[:chunk]
+		body := buf[:pipeChunk]
 		if total += int64(len(body)); total > MaxPlaintext {
 			return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
 		}
 		if err := o.Hash(body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
-		if _, err := sp.Write(body); err != nil {
-			return nil, err
-		}
-		have = copy(buf, buf[chunk:])
+		next := pipe.buffer()
+		have = copy(next, buf[pipeChunk:])
+		pipe.send(body)
+		buf = next
 	}
 	if have < TagSize {
 		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
@@ -177,14 +336,17 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	if err := o.Verify(tag); err != nil {
 		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
 	}
-	if _, err := sp.Write(body); err != nil {
+	pipe.send(body)
+	if err := pipe.close(); err != nil {
 		return nil, err
 	}
 	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
 		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
 	}
 	ok = true
-	return &Plaintext{sp: sp, size: total, r: &ctrReader{src: sp.Reader(), stream: stream}}, nil
+	// Spool reads (syscalls, for a spool file) run ahead of decryption.
+	ahead := newReadAhead(sp.Reader(), pipeChunk, 3)
+	return &Plaintext{sp: sp, size: total, r: &ctrReader{src: ahead, stream: stream}, ahead: ahead}, nil
 }
 
 // openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates
