@@ -441,3 +441,32 @@ func TestCloseMidReadAndSpoolErrors(t *testing.T) {
 		t.Fatalf("goroutines: %d before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestAWSQuirks: what AWS's clients and S3 store that a strict reader must
+// still accept: an empty x-amz-unencrypted-content-length and x-amz-m (AWS
+// Go v4), and a non-ASCII description returned RFC 2047-encoded by S3.
+func TestAWSQuirks(t *testing.T) {
+	aesKey := random(32)
+	kr, err := keyring.NewAES(aesKey, map[string]string{"owner": "Zoë"})
+	require.NoError(t, err)
+	pt := random(50)
+	meta, _, body := seal(t, kr, envelope.Config{}, pt, false)
+	meta["x-amz-unencrypted-content-length"] = ""
+	meta["x-amz-m"] = "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(meta["x-amz-m"])) + "?="
+	env, err := envelope.Decode(meta, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"owner": "Zoë"}, env.Key.Description)
+	got, err := open(kr, envelope.Config{}, meta, nil, body)
+	require.NoError(t, err)
+	require.Equal(t, pt, got)
+
+	plain, err := keyring.NewAES(aesKey, nil)
+	require.NoError(t, err)
+	m2, _, body2 := seal(t, plain, envelope.Config{}, pt, false)
+	m2["x-amz-m"] = ""
+	_, err = open(plain, envelope.Config{}, m2, nil, body2)
+	require.NoError(t, err)
+	m2["x-amz-m"] = "=?bogus"
+	_, err = envelope.Decode(m2, nil)
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"strconv"
 	"strings"
 )
@@ -244,7 +245,7 @@ func decodeV12(m map[string]string, f Format) (*Envelope, error) {
 		// AES/CTR among others: never accepted from storage (CVE-2020-8912).
 		return nil, fmt.Errorf("%w: content algorithm %q", ErrUnsupported, e.ContentAlgorithm)
 	}
-	if s, ok := m[keyPlainLen]; ok {
+	if s := m[keyPlainLen]; s != "" { // AWS's Go v4 client stores "" on V3 objects
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
@@ -296,7 +297,7 @@ func decodeV3(m map[string]string) (*Envelope, error) {
 	if e.Key.Description, err = parseDescription(m, descKey); err != nil {
 		return nil, err
 	}
-	if s, ok := m[keyPlainLen]; ok {
+	if s := m[keyPlainLen]; s != "" { // AWS's Go v4 client stores "" on V3 objects
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
@@ -324,6 +325,15 @@ func parseDescription(m map[string]string, k string) (map[string]string, error) 
 	s, ok := m[k]
 	if !ok || s == "" {
 		return map[string]string{}, nil
+	}
+	// S3 returns non-ASCII metadata values RFC 2047-encoded ("=?UTF-8?B?…?=");
+	// a description is JSON, which never starts that way.
+	if strings.HasPrefix(s, "=?") {
+		d, err := new(mime.WordDecoder).DecodeHeader(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s is neither JSON nor RFC 2047", ErrMalformed, k)
+		}
+		s = d
 	}
 	d, err := ParseDescription(s)
 	if err != nil {

@@ -217,8 +217,11 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 	}
 	out, err := k.client.Decrypt(ctx, in)
 	if err != nil {
+		// A blob that is not KMS's, was altered, has another context, or
+		// belongs to another key: the wrapped key does not unwrap.
 		var bad *types.InvalidCiphertextException
-		if errors.As(err, &bad) {
+		var wrongKey *types.IncorrectKeyException
+		if errors.As(err, &bad) || errors.As(err, &wrongKey) {
 			return nil, fmt.Errorf("keyring: KMS Decrypt with key %s: %w: %w", k.keyOrBlob(), envelope.ErrAuthentication, err)
 		}
 		return nil, k.kmsError("Decrypt", err)

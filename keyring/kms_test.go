@@ -187,3 +187,22 @@ func random(n int) []byte {
 	rand.Read(b)
 	return b
 }
+
+// incorrectKeyKMS answers Decrypt as AWS KMS does for a blob of another key.
+type incorrectKeyKMS struct{ *fakeKMS }
+
+func (f incorrectKeyKMS) Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error) {
+	return nil, &types.IncorrectKeyException{Message: aws.String("wrong key")}
+}
+
+func TestKMSIncorrectKeyIsAuthentication(t *testing.T) {
+	f := newFakeKMS(t)
+	k, err := NewKMS(f, f.keyID)
+	require.NoError(t, err)
+	_, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+	k2, err := NewKMS(incorrectKeyKMS{f}, "arn:aws:kms:us-east-1:111122223333:key/other")
+	require.NoError(t, err)
+	_, err = k2.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	require.ErrorIs(t, err, envelope.ErrAuthentication)
+}
