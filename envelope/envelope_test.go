@@ -470,3 +470,35 @@ func TestAWSQuirks(t *testing.T) {
 	_, err = envelope.Decode(m2, nil)
 	require.ErrorIs(t, err, envelope.ErrMalformed)
 }
+
+// TestPlaintextReadPaths reads plaintext held in memory, in a spool file and
+// across the two, with one-byte reads, odd reads and WriteTo (io.Copy).
+func TestPlaintextReadPaths(t *testing.T) {
+	kr := testKeyrings(t)[envelope.WrapAESGCM]
+	pt := random(3<<20 + 77)
+	for _, mem := range []int64{-1, 1 << 20, 8 << 20} {
+		cfg := envelope.Config{SpoolDir: t.TempDir(), SpoolMemory: mem}
+		meta, _, body := seal(t, kr, cfg, pt, false)
+		env, err := envelope.Decode(meta, nil)
+		require.NoError(t, err)
+		p, err := envelope.Open(context.Background(), env, kr, cfg, bytes.NewReader(body))
+		require.NoError(t, err)
+		var got bytes.Buffer
+		one := make([]byte, 1)
+		for range 100 {
+			n, err := p.Read(one)
+			require.NoError(t, err)
+			got.Write(one[:n])
+		}
+		odd := make([]byte, 70001)
+		for range 20 {
+			n, err := io.ReadFull(p, odd)
+			require.NoError(t, err)
+			got.Write(odd[:n])
+		}
+		_, err = io.Copy(&got, p)
+		require.NoError(t, err)
+		require.NoError(t, p.Close())
+		require.True(t, bytes.Equal(pt, got.Bytes()), "spool memory %d", mem)
+	}
+}

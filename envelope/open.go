@@ -63,8 +63,6 @@ type readAhead struct {
 	stop chan struct{}
 	done chan struct{}
 	err  error // the goroutine's final error, set before full is closed
-	buf  []byte
-	cur  []byte
 }
 
 func newReadAhead(src io.Reader, size, depth int) *readAhead {
@@ -105,21 +103,18 @@ func newReadAhead(src io.Reader, size, depth int) *readAhead {
 	return r
 }
 
-func (r *readAhead) Read(p []byte) (int, error) {
-	if len(r.cur) == 0 {
-		b, ok := <-r.full
-		if !ok {
-			return 0, r.err
-		}
-		r.buf, r.cur = b, b
+// next returns the next full buffer, which the caller owns until it hands it
+// back with release; io.EOF after the last.
+func (r *readAhead) next() ([]byte, error) {
+	b, ok := <-r.full
+	if !ok {
+		return nil, r.err
 	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
-	if len(r.cur) == 0 {
-		r.free <- r.buf[:cap(r.buf)]
-	}
-	return n, nil
+	return b, nil
 }
+
+// release returns a buffer from next for reuse.
+func (r *readAhead) release(b []byte) { r.free <- b[:cap(b)] }
 
 func (r *readAhead) close() {
 	select {
@@ -167,24 +162,10 @@ func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
 	if p.sp == nil {
 		return 0, spool.ErrClosed
 	}
-	buf := make([]byte, 4*chunk)
-	var total int64
-	for {
-		n, err := p.r.Read(buf)
-		if n > 0 {
-			k, werr := w.Write(buf[:n])
-			total += int64(k)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
+	if wt, ok := p.r.(io.WriterTo); ok {
+		return wt.WriteTo(w)
 	}
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{p.r}, make([]byte, 4*chunk))
 }
 
 // Close releases the spooled ciphertext. It is safe to call more than once.
@@ -200,18 +181,85 @@ func (p *Plaintext) Close() error {
 	return err
 }
 
-// ctrReader decrypts GCM content read from a verified spool.
+// ctrReader decrypts GCM content read ahead from a verified spool. It
+// decrypts straight from the read-ahead buffers into the caller's, so the
+// keystream XOR is also the copy.
 type ctrReader struct {
-	src    io.Reader
-	stream *gcmstream.Stream
-	off    uint64
+	sp        *spool.Spool
+	ahead     *readAhead // the part of the spool in a file; nil if none
+	stream    *gcmstream.Stream
+	off       uint64
+	buf, cur  []byte // the buffer in use, and its unread part
+	fromAhead bool   // buf is a read-ahead buffer (else a spool chunk)
+	scratch   []byte
 }
 
-func (c *ctrReader) Read(b []byte) (int, error) {
-	n, err := c.src.Read(b)
-	c.stream.XORKeyStreamAt(b[:n], b[:n], c.off)
+// fill makes cur non-empty, handing back a finished read-ahead buffer
+// first. The part of the spool in memory is decrypted from where it lies.
+func (c *ctrReader) fill() error {
+	if len(c.cur) > 0 {
+		return nil
+	}
+	if c.fromAhead {
+		c.ahead.release(c.buf)
+	}
+	c.buf, c.fromAhead = nil, false
+	if m := c.sp.Memory(int64(c.off)); m != nil {
+		c.buf, c.cur = m, m
+		return nil
+	}
+	if c.ahead == nil {
+		return io.EOF
+	}
+	b, err := c.ahead.next()
+	if err != nil {
+		return err
+	}
+	c.buf, c.cur, c.fromAhead = b, b, true
+	return nil
+}
+
+func (c *ctrReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := c.fill(); err != nil {
+		return 0, err
+	}
+	n := min(len(p), len(c.cur))
+	c.stream.XORKeyStreamAt(p[:n], c.cur[:n], c.off)
 	c.off += uint64(n)
-	return n, err
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+// WriteTo decrypts read-ahead buffers in place and spool chunks into a
+// scratch buffer (the spool's memory is not to hold plaintext), and writes
+// them.
+func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := c.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		out := c.cur
+		if !c.fromAhead {
+			if c.scratch == nil {
+				c.scratch = make([]byte, pipeChunk)
+			}
+			out = c.scratch[:min(len(c.cur), len(c.scratch))]
+		}
+		c.stream.XORKeyStreamAt(out, c.cur[:len(out)], c.off)
+		c.off += uint64(len(out))
+		c.cur = c.cur[len(out):]
+		k, err := w.Write(out)
+		total += int64(k)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // cbcReader decrypts whole AES/CBC blocks read from a spool.
@@ -344,9 +392,12 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
 	}
 	ok = true
-	// Spool reads (syscalls, for a spool file) run ahead of decryption.
-	ahead := newReadAhead(sp.Reader(), pipeChunk, 3)
-	return &Plaintext{sp: sp, size: total, r: &ctrReader{src: ahead, stream: stream}, ahead: ahead}, nil
+	r := &ctrReader{sp: sp, stream: stream}
+	if mem := sp.MemorySize(); mem < total {
+		// Reads of the spool file (syscalls) run ahead of decryption.
+		r.ahead = newReadAhead(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
+	}
+	return &Plaintext{sp: sp, size: total, r: r, ahead: r.ahead}, nil
 }
 
 // openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates

@@ -114,14 +114,24 @@ func (s *Sealer) Seal(plaintext io.Reader) io.Reader {
 	return &sealReader{r: gcmstream.NewSealReader(s.stream, plaintext)}
 }
 
-type sealReader struct{ r io.Reader }
+type sealReader struct{ r *gcmstream.SealReader }
 
 func (s *sealReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	return n, sealError(err)
+}
+
+// WriteTo lets io.Copy seal in large pieces, without a copy per piece.
+func (s *sealReader) WriteTo(w io.Writer) (int64, error) {
+	n, err := s.r.WriteTo(w)
+	return n, sealError(err)
+}
+
+func sealError(err error) error {
 	if errors.Is(err, gcmstream.ErrTooLarge) {
-		err = fmt.Errorf("%w: more than %d bytes of plaintext", ErrTooLarge, int64(MaxPlaintext))
+		return fmt.Errorf("%w: more than %d bytes of plaintext", ErrTooLarge, int64(MaxPlaintext))
 	}
-	return n, err
+	return err
 }
 
 func cloneDescription(d map[string]string) map[string]string {

@@ -806,3 +806,34 @@ func TestSteadyStateAllocations(t *testing.T) {
 		t.Errorf("SealReader.Read (large p): %v allocations per call", a)
 	}
 }
+
+func TestSealReaderWriteTo(t *testing.T) {
+	for _, n := range []int{0, 1, 17, readerChunk + 3, writeToChunk + 5, 3*writeToChunk + 16} {
+		key, nonce := make([]byte, 32), make([]byte, 12)
+		pt := make([]byte, n)
+		for i := range pt {
+			pt[i] = byte(i * 13)
+		}
+		s, err := New(key, nonce, []byte{0, 0x73})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		// A first small Read, then WriteTo for the rest.
+		r := NewSealReader(s, bytes.NewReader(pt))
+		first := make([]byte, 5)
+		k, err := r.Read(first)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		out.Write(first[:k])
+		if _, err := io.Copy(&out, r); err != nil {
+			t.Fatal(err)
+		}
+		block, _ := aes.NewCipher(key)
+		g, _ := cipher.NewGCM(block)
+		if want := g.Seal(nil, nonce, pt, []byte{0, 0x73}); !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("size %d: WriteTo output differs from Seal", n)
+		}
+	}
+}

@@ -140,6 +140,20 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	return n + k, err
 }
 
+// Memory returns the spooled bytes held in memory from offset off to the
+// end of their chunk, without copying, or nil when off is not in memory
+// (it is in the file, or past the end). The slice is valid until Close.
+func (s *Spool) Memory(off int64) []byte {
+	if s.closed || off < 0 || off >= s.mem {
+		return nil
+	}
+	c := s.chunks[off/chunkSize]
+	return c[off%chunkSize:]
+}
+
+// MemorySize is how many leading bytes of the spool are held in memory.
+func (s *Spool) MemorySize() int64 { return s.mem }
+
 // Reader returns a reader of the whole spool from its start; many may be
 // made, each with its own position.
 func (s *Spool) Reader() *io.SectionReader { return io.NewSectionReader(s, 0, s.Size()) }
