@@ -134,5 +134,25 @@ func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAl
 	if err != nil {
 		return nil, err
 	}
-	return k.Unwrap(ctx, w, contentAlg)
+	dk, err := k.Unwrap(ctx, w, contentAlg)
+	if _, byMatcher := k.(keyring.Matcher); err == nil || !byMatcher {
+		return dk, err
+	}
+	// A key that matches by more than the description (a KMS key matches
+	// every KMS wrap) may not be the one that wrapped w: try the provider's
+	// other keys that match too, in order (the first error is returned).
+	first := true
+	for _, other := range p.keys {
+		if !Matches(other, w) {
+			continue
+		}
+		if first { // that is k, tried above
+			first = false
+			continue
+		}
+		if dk, err2 := other.Unwrap(ctx, w, contentAlg); err2 == nil {
+			return dk, nil
+		}
+	}
+	return nil, err
 }

@@ -3,6 +3,7 @@ package s3crypto_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"sync"
@@ -15,6 +16,7 @@ import (
 // memS3 is an in-process stand-in for the four S3 calls, for fast unit tests.
 // The tests against a real server (versitygw) are in s3_test.go.
 type memS3 struct {
+	noRewrapS3
 	mu      sync.Mutex
 	objects map[string]memObject
 	calls   []string
@@ -97,4 +99,38 @@ func (m *memS3) set(k string, o memObject) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.objects[k] = o
+}
+
+// noRewrapS3 stubs the S3API methods that only Rewrap and RewrapAll call,
+// for the in-process doubles: rewraps are tested against a real server.
+type noRewrapS3 struct{}
+
+var errNoRewrap = errors.New("test double: not implemented (rewrap is tested against versitygw)")
+
+func (noRewrapS3) CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	return nil, errNoRewrap
+}
+
+func (noRewrapS3) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	return nil, errNoRewrap
 }

@@ -24,6 +24,7 @@ import (
 // diskS3 keeps object bodies in files, so that the heap measured in
 // TestPeakMemory is the client's own.
 type diskS3 struct {
+	noRewrapS3
 	dir  string
 	mu   sync.Mutex
 	meta map[string]map[string]string

@@ -1,0 +1,557 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
+	"github.com/s3envelope/s3envelope/materials"
+)
+
+// ErrConcurrentModification is returned (wrapped) by Rewrap when the object
+// or its instruction file changed between the rewrap's read and its write:
+// the server refused the guarded write (HTTP 412, or 409
+// ConditionalRequestConflict). Nothing was written by the rewrap; the other
+// writer's object stands. Rewrap never retries such a write itself: read
+// the object again (Rewrap again) if it still needs rewrapping.
+var ErrConcurrentModification = errors.New("s3crypto: the object changed during the rewrap (precondition failed); the rewrap wrote nothing")
+
+// ErrRotationNotEnforced is returned (wrapped) by Rewrap with
+// EnforceRotation when the old master key can still unwrap the new wrapped
+// data key: the "new" master key is the old one under another description,
+// or the old key can otherwise read what the new one wrote.
+var ErrRotationNotEnforced = errors.New("s3crypto: the old master key can still unwrap the rewrapped data key")
+
+// RewrapStatus says what Rewrap found and did.
+type RewrapStatus int
+
+const (
+	// Rewrapped: the data key was rewrapped under the provider's current
+	// master key and the new envelope was written (not with DryRun: see
+	// RewrapOutput.Written).
+	Rewrapped RewrapStatus = iota + 1
+	// AlreadyCurrent: the envelope is already wrapped by the current master
+	// key; nothing was written.
+	AlreadyCurrent
+	// NotEncrypted: the object has no envelope (it was not client-side
+	// encrypted); nothing was written.
+	NotEncrypted
+	// InstructionFile: the object is itself an instruction file
+	// (<key>.instruction); its object is rewrapped through its own key.
+	InstructionFile
+)
+
+func (s RewrapStatus) String() string {
+	switch s {
+	case Rewrapped:
+		return "rewrapped"
+	case AlreadyCurrent:
+		return "already current"
+	case NotEncrypted:
+		return "not encrypted"
+	case InstructionFile:
+		return "instruction file"
+	}
+	return fmt.Sprintf("RewrapStatus(%d)", int(s))
+}
+
+// EnvelopeStorage says where an object's envelope is stored.
+type EnvelopeStorage int
+
+const (
+	// EnvelopeInMetadata: the envelope is in the object's user metadata.
+	EnvelopeInMetadata EnvelopeStorage = iota + 1
+	// EnvelopeInInstructionFile: the envelope is in <key>.instruction (for
+	// V3, the commitment, message ID and suite stay in the object's metadata).
+	EnvelopeInInstructionFile
+)
+
+func (s EnvelopeStorage) String() string {
+	switch s {
+	case EnvelopeInMetadata:
+		return "metadata"
+	case EnvelopeInInstructionFile:
+		return "instruction file"
+	case 0:
+		return "none"
+	}
+	return fmt.Sprintf("EnvelopeStorage(%d)", int(s))
+}
+
+// RewrapInput names one object to rewrap.
+type RewrapInput struct {
+	Bucket *string
+	Key    *string
+	// ETag, if set, is the ETag the object must have when the rewrap reads
+	// it (for example the ETag a listing returned); otherwise the rewrap
+	// fails with ErrConcurrentModification before it does anything.
+	ETag *string
+	// DryRun does everything but the write: the envelope is read, the data
+	// key unwrapped, rewrapped and verified, and the output says what would
+	// be written.
+	DryRun bool
+	// EnforceRotation refuses (ErrRotationNotEnforced) a new wrapped key
+	// that the old master key can still unwrap.
+	EnforceRotation bool
+}
+
+// RewrapOutput says what Rewrap found and did.
+type RewrapOutput struct {
+	Status RewrapStatus
+	// Format is the object's format (V2 or V3), unchanged by a rewrap; zero
+	// when the object is not encrypted.
+	Format Format
+	// Storage is where the envelope is (and stays).
+	Storage EnvelopeStorage
+	// OldWrap and NewWrap are the wrap algorithms before and after (NewWrap
+	// is empty unless Status is Rewrapped).
+	OldWrap, NewWrap string
+	// OldDescription and NewDescription are the master keys' descriptions
+	// (for KMS, the encryption context) before and after.
+	OldDescription, NewDescription map[string]string
+	// Written is true when the new envelope was stored (false with DryRun).
+	Written bool
+	// Verified is true when the current master key unwrapped the new
+	// envelope, exactly as it was to be stored, back to the same data key
+	// before it was written. A rewrap to a master key that can wrap but not
+	// unwrap (an RSA public key) is not Verified: then only the V3 key
+	// commitment (for V3 objects) was checked.
+	Verified bool
+	// Multipart is true when a metadata envelope was written by a multipart
+	// copy (objects over 5 GiB).
+	Multipart bool
+	// ETag and VersionId are those of what was written: the object for a
+	// metadata envelope, the instruction file for an instruction-file one.
+	ETag, VersionId *string
+}
+
+// Rewrap rotates the master key of one object without touching its body:
+// it unwraps the object's data key with whichever of the provider's master
+// keys the stored description names, wraps it again with the provider's
+// current master key, and stores the new envelope in place of the old.
+//
+// It reads the object's metadata (HeadObject) and, when the envelope is in
+// an instruction file, <key>.instruction. An object already wrapped by the
+// current master key is skipped (AlreadyCurrent), an object without an
+// envelope is reported NotEncrypted, and an instruction file is reported
+// InstructionFile; none of them is written. Before anything is written the
+// new envelope, serialized exactly as it will be stored, is decoded again
+// and must unwrap to the same data key under the current master key
+// (unless that key only wraps) and, for V3, match the stored key
+// commitment. Only the wrapped key, its wrap algorithm and the description
+// (x-amz-key-v2, x-amz-wrap-alg, x-amz-matdesc; V3: x-amz-3, x-amz-w,
+// x-amz-m or x-amz-t) change: the format, content algorithm, IV, V3 message
+// ID and commitment, every other metadata key, and the body stay as stored.
+//
+// A metadata envelope is written by a server-side copy of the object onto
+// itself (CopyObject, MetadataDirective REPLACE, guarded by
+// CopySourceIfMatch with the ETag read), which keeps the other user
+// metadata, Content-Type/-Encoding/-Disposition/-Language, Cache-Control,
+// Expires, the website redirect, the storage class, the server-side
+// encryption settings (SSE-S3 / SSE-KMS key), the object-lock settings, the
+// checksum algorithm and the tags. Objects over 5 GiB are copied by a
+// multipart copy (UploadPartCopy, each part guarded the same way, then
+// CompleteMultipartUpload with If-Match; aborted on failure). An
+// instruction-file envelope is written by rewriting only <key>.instruction,
+// with If-Match on the ETag read.
+//
+// Limits: S3 does not copy object ACLs, so after a metadata rewrap the
+// object has the bucket's default ACL (buckets that enforce bucket-owner
+// ownership, the default, have no object ACLs). A custom SSE-KMS encryption
+// context and SSE-C objects are not supported. In a versioned bucket the
+// copy creates a new current version; older versions keep the old envelope
+// and still need the old master key. Tags or metadata changed by someone
+// else between the read and the copy, without a change to the body, are
+// overwritten: S3 can guard a copy only on the body's ETag.
+//
+// A write refused because the object changed fails with an error wrapping
+// ErrConcurrentModification, after checking that the refusal was not of the
+// rewrap's own earlier attempt (an SDK retry after a lost response).
+// KMS master keys: see RewrapAll's documentation.
+func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
+		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
+	}
+	name := objectName(in.Bucket, in.Key)
+	out, err := c.rewrap(ctx, in)
+	if err != nil {
+		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// rewrapRead is what a rewrap read: the object's HEAD, and the instruction
+// file when the envelope is there.
+type rewrapRead struct {
+	head    *s3.HeadObjectOutput
+	env     *envelope.Envelope
+	storage EnvelopeStorage
+	instr   *s3.GetObjectOutput // the instruction file's GET (body read and closed)
+}
+
+func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+	rd, out, err := c.readForRewrap(ctx, in)
+	if err != nil || out != nil {
+		return out, err
+	}
+	env := rd.env
+	out = &RewrapOutput{
+		Format:         env.Format,
+		Storage:        rd.storage,
+		OldWrap:        env.Key.Algorithm,
+		OldDescription: maps.Clone(env.Key.Description),
+	}
+	if err := c.checkRewrappable(env); err != nil {
+		return out, err
+	}
+	current := c.provider.Current()
+	if current == nil {
+		return out, fmt.Errorf("%w: the provider has no current master key to rewrap with", envelope.ErrNoMasterKey)
+	}
+	isCurrent, err := alreadyCurrent(ctx, current, env)
+	if err != nil {
+		return out, err
+	}
+	if isCurrent {
+		out.Status = AlreadyCurrent
+		return out, nil
+	}
+
+	dataKey, err := c.provider.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
+	if err != nil {
+		return out, fmt.Errorf("unwrapping the data key: %w", err)
+	}
+	defer clear(dataKey)
+	if err := env.CheckDataKey(dataKey); err != nil {
+		return out, fmt.Errorf("the stored data key does not match the object's key commitment: %w", err)
+	}
+
+	// A KMS wrap binds the object's encryption context; keep it.
+	wctx := ctx
+	if env.Key.Algorithm == envelope.WrapKMSContext || env.Key.Algorithm == envelope.WrapLegacyKMS {
+		ec := maps.Clone(env.Key.Description)
+		delete(ec, keyring.ReservedContextKey)
+		if env.Key.Algorithm == envelope.WrapLegacyKMS {
+			delete(ec, "kms_cmk_id")
+		}
+		wctx = keyring.WithEncryptionContext(ctx, ec)
+	}
+	newKey, err := current.Wrap(wctx, dataKey, env.ContentAlgorithm)
+	if err != nil {
+		return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
+	}
+	newEnv := *env
+	newEnv.Key = *newKey
+	out.NewWrap = newKey.Algorithm
+	out.NewDescription = maps.Clone(newKey.Description)
+
+	// Serialize the new envelope as it will be stored, and check what a
+	// reader will decode from exactly those bytes.
+	var newMeta map[string]string
+	var newInstr []byte
+	var decoded *envelope.Envelope
+	if rd.storage == EnvelopeInMetadata {
+		envMeta, err := newEnv.Metadata()
+		if err != nil {
+			return out, err
+		}
+		newMeta, err = replaceEnvelope(rd.head.Metadata, envMeta)
+		if err != nil {
+			return out, err
+		}
+		decoded, err = envelope.Decode(newMeta, nil)
+		if err != nil {
+			return out, fmt.Errorf("the new envelope does not decode: %w", err)
+		}
+	} else {
+		objMeta, instr, err := newEnv.Instruction()
+		if err != nil {
+			return out, err
+		}
+		// V3 keeps x-amz-c/d/i in the object's metadata, which is not
+		// rewritten: they must be the ones the object holds.
+		for k, v := range objMeta {
+			if lookupFold(rd.head.Metadata, k) != v {
+				return out, fmt.Errorf("%w: object metadata %s differs from the envelope read", envelope.ErrMalformed, k)
+			}
+		}
+		newInstr = instr
+		decoded, err = envelope.Decode(rd.head.Metadata, newInstr)
+		if err != nil {
+			return out, fmt.Errorf("the new envelope does not decode: %w", err)
+		}
+	}
+	if err := sameEnvelope(env, decoded, newKey); err != nil {
+		return out, err
+	}
+	if err := decoded.CheckDataKey(dataKey); err != nil {
+		return out, fmt.Errorf("the new envelope fails the key commitment: %w", err)
+	}
+	check, err := current.Unwrap(wctx, &decoded.Key, decoded.ContentAlgorithm)
+	switch {
+	case errors.Is(err, envelope.ErrWrapOnly):
+		// An RSA public key: nothing here can unwrap what it wrapped.
+	case err != nil:
+		return out, fmt.Errorf("the current master key cannot unwrap the new envelope: %w", err)
+	default:
+		same := subtle.ConstantTimeCompare(check, dataKey) == 1
+		clear(check)
+		if !same {
+			return out, fmt.Errorf("%w: the new envelope unwraps to another data key", envelope.ErrAuthentication)
+		}
+		out.Verified = true
+	}
+	if in.EnforceRotation {
+		if err := c.enforceRotation(wctx, current, env, decoded); err != nil {
+			return out, err
+		}
+	}
+
+	out.Status = Rewrapped
+	if in.DryRun {
+		return out, nil
+	}
+	if rd.storage == EnvelopeInMetadata {
+		err = c.writeMetadataEnvelope(ctx, in, rd, newMeta, newKey, out)
+	} else {
+		err = c.writeInstructionFile(ctx, in, rd, newInstr, newKey, out)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.Written = true
+	return out, nil
+}
+
+// readForRewrap reads the object's metadata and envelope. A non-nil output
+// means there is nothing to rewrap.
+func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRead, *RewrapOutput, error) {
+	head, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket:       in.Bucket,
+		Key:          in.Key,
+		IfMatch:      in.ETag,
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return nil, nil, s3Error("reading the object's metadata", err)
+	}
+	key := aws.ToString(in.Key)
+	isInstrName := strings.HasSuffix(key, envelope.InstructionSuffix)
+	if isInstrName && hasKeyFold(head.Metadata, envelope.InstructionMarker) {
+		return nil, &RewrapOutput{Status: InstructionFile}, nil
+	}
+	rd := &rewrapRead{head: head, storage: EnvelopeInMetadata}
+	if envelope.HasEnvelope(head.Metadata) {
+		rd.env, err = envelope.Decode(head.Metadata, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rd, nil, nil
+	}
+	instr, err := c.api.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: in.Bucket,
+		Key:    aws.String(key + envelope.InstructionSuffix),
+	})
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		_, err := envelope.Decode(head.Metadata, nil)
+		if errors.Is(err, envelope.ErrNoEnvelope) {
+			if isInstrName {
+				// An instruction file written without the marker (or a
+				// plain object with that name): nothing to rewrap.
+				return nil, &RewrapOutput{Status: InstructionFile}, nil
+			}
+			return nil, &RewrapOutput{Status: NotEncrypted}, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: inconsistent envelope", envelope.ErrMalformed)
+		}
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, s3Error("reading the instruction file", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(instr.Body, envelope.MaxInstructionSize+1))
+	instr.Body.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the instruction file: %w", err)
+	}
+	rd.env, err = envelope.Decode(head.Metadata, raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("instruction file: %w", err)
+	}
+	rd.storage = EnvelopeInInstructionFile
+	rd.instr = instr
+	return rd, nil, nil
+}
+
+// checkRewrappable refuses envelopes the client's options do not allow or
+// that cannot be written back. Stored metadata never widens the options:
+// the same rules as for reading apply.
+func (c *Client) checkRewrappable(env *envelope.Envelope) error {
+	switch {
+	case env.Format == envelope.FormatV1 || env.ContentAlgorithm == envelope.ContentAESCBC:
+		return fmt.Errorf("%w: a V1 (AES/CBC) object cannot be rewrapped; re-encrypt it (read it and put it again)", envelope.ErrUnsupported)
+	case envelope.IsLegacyWrap(env.Key.Algorithm) && !c.opts.EnableLegacyWrappingAlgorithms:
+		return fmt.Errorf("%w: wrap algorithm %s is legacy; enable legacy wrapping algorithms to rewrap it", envelope.ErrDisallowed, env.Key.Algorithm)
+	case env.Format != envelope.FormatV3 && c.opts.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt:
+		return fmt.Errorf("%w: %v object is not key-committing and %v reads only V3; use RequireEncryptAllowDecrypt to rewrap it", envelope.ErrPolicy, env.Format, c.opts.CommitmentPolicy)
+	}
+	return nil
+}
+
+// alreadyCurrent reports whether the current master key wrapped env's data
+// key. A key matched by description must also unwrap it (a description
+// shared by two keys is an error, not a skip), unless it can only wrap. A
+// KMS key matches any KMS wrap, so only a successful Decrypt under the
+// current key's ID (KMS refuses a blob of another key) makes it current.
+// A legacy wrap is never current: rewrapping upgrades it.
+func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *envelope.Envelope) (bool, error) {
+	if envelope.IsLegacyWrap(env.Key.Algorithm) || !materials.Matches(current, &env.Key) {
+		return false, nil
+	}
+	dk, err := current.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
+	clear(dk)
+	_, byMatcher := current.(keyring.Matcher)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, envelope.ErrWrapOnly):
+		return true, nil
+	case byMatcher && (errors.Is(err, envelope.ErrAuthentication) || isIncorrectKMSKey(err)):
+		return false, nil
+	case byMatcher:
+		return false, fmt.Errorf("checking whether the current master key wrapped the data key: %w", err)
+	}
+	return false, fmt.Errorf("the current master key matches the stored description but does not unwrap the data key: %w", err)
+}
+
+func isIncorrectKMSKey(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "IncorrectKeyException" || ae.ErrorCode() == "InvalidCiphertextException")
+}
+
+// enforceRotation fails when the old master key unwraps the new envelope.
+//
+// When the current key matches the old wrap without being its key (a KMS
+// key matches every KMS wrap, and KMS refused to decrypt the old data key
+// under the current key's ID), the provider resolves the old wrap to the
+// current key and cannot name the old one; KMS keeps the two apart (a KMS
+// key given by ID decrypts only its own blobs), so there is nothing to check.
+func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, old, decoded *envelope.Envelope) error {
+	if materials.Matches(current, &old.Key) {
+		return nil
+	}
+	oldKey, err := c.provider.Resolve(ctx, &old.Key)
+	if err != nil {
+		return fmt.Errorf("finding the old master key to enforce the rotation: %w", err)
+	}
+	dk, err := oldKey.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
+	clear(dk)
+	if err == nil {
+		return fmt.Errorf("%w (old description %s)", ErrRotationNotEnforced, envelope.EncodeDescription(old.Key.Description))
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// sameEnvelope checks that the decoded new envelope differs from the old
+// only in its wrapped key.
+func sameEnvelope(old, decoded *envelope.Envelope, key *envelope.WrappedKey) error {
+	switch {
+	case decoded.Format != old.Format,
+		decoded.ContentAlgorithm != old.ContentAlgorithm,
+		!bytes.Equal(decoded.IV, old.IV),
+		!bytes.Equal(decoded.MessageID, old.MessageID),
+		!bytes.Equal(decoded.Commitment, old.Commitment),
+		decoded.PlaintextLength != old.PlaintextLength,
+		decoded.Key.Algorithm != key.Algorithm,
+		!bytes.Equal(decoded.Key.Ciphertext, key.Ciphertext),
+		!maps.Equal(decoded.Key.Description, key.Description):
+		return fmt.Errorf("%w: the new envelope does not decode to the old one with the new key", envelope.ErrMalformed)
+	}
+	return nil
+}
+
+// wrapFields are the envelope's metadata keys that hold the wrapped data
+// key, its wrap algorithm and the master key's description (or KMS
+// context), in any format: the only keys a rewrap replaces or removes.
+var wrapFields = map[string]bool{
+	"x-amz-key-v2": true, "x-amz-wrap-alg": true, "x-amz-matdesc": true,
+	"x-amz-3": true, "x-amz-w": true, "x-amz-m": true, "x-amz-t": true,
+}
+
+// replaceEnvelope returns meta with the wrap fields replaced by env's and
+// every other key kept as stored (env's other fields hold the same values,
+// decoded and encoded again), within S3's metadata limit.
+func replaceEnvelope(meta, env map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(meta)+len(env))
+	size := 0
+	for k, v := range meta {
+		lk := strings.ToLower(k)
+		if _, replaced := env[lk]; replaced || (envelope.IsEnvelopeKey(lk) && wrapFields[lk]) {
+			continue
+		}
+		out[k] = v
+		size += len(k) + len(v)
+	}
+	for k, v := range env {
+		out[k] = v
+		size += len(k) + len(v)
+	}
+	if size > MaxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, MaxMetadataSize)
+	}
+	return out, nil
+}
+
+func hasKeyFold(m map[string]string, key string) bool {
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func lookupFold(m map[string]string, key string) string {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+// isPrecondition reports whether err is S3 refusing a conditional request.
+func isPrecondition(err error) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == 412 {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+}
+
+// s3Error wraps an S3 error, typing a refused precondition.
+func s3Error(what string, err error) error {
+	if isPrecondition(err) {
+		return fmt.Errorf("%s: %w: %w", what, ErrConcurrentModification, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
