@@ -134,8 +134,25 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return fmt.Errorf("reading a 2025 object with only the 2026 key: want ErrNoMasterKey, got %v", err)
 	}
 	say("   client [2026 only]: reads report-2026.txt; report-2025.txt fails with ErrNoMasterKey:\n     %v", err)
-	// So keep retired master keys in the provider while objects still need them.
-	say("   rewrapping old objects in place is not available yet: keep the 2025 key for reading")
+
+	// Rotation proper: rewrap every object's data key under 2026. Only the
+	// envelopes are rewritten (a server-side self-copy, or the instruction
+	// file); no body byte is downloaded or re-encrypted.
+	res, err := rotating.RewrapAll(ctx, &s3crypto.RewrapAllInput{Bucket: &bucket, Prefix: aws.String("quickstart/")})
+	if err != nil {
+		return err
+	}
+	if res.Failed != 0 || res.Rewrapped == 0 {
+		return fmt.Errorf("RewrapAll: %d rewrapped, %d failed: %v", res.Rewrapped, res.Failed, res.Failures)
+	}
+	say("   RewrapAll quickstart/: %d rewrapped, %d already under 2026, %d failed", res.Rewrapped, res.AlreadyCurrent, res.Failed)
+	if err := ob.readBack(only2026, "report-2025.txt", fixed(secret)); err != nil {
+		return fmt.Errorf("after the rewrap, 2026 alone must read report-2025.txt: %w", err)
+	}
+	if _, meta, err = ob.rawGet("report-2025.txt"); err != nil {
+		return err
+	}
+	say("   client [2026 only]: now reads report-2025.txt; its description is %s — the 2025 key can be retired", meta["x-amz-m"])
 
 	say("== 4. Format V2 with an instruction file, for readers that predate V3")
 	v2, err := s3crypto.New(raw, materials.NewProvider(key2026), func(o *s3crypto.Options) {

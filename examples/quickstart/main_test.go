@@ -30,6 +30,8 @@ func TestQuickstart(t *testing.T) {
 		"== 3. Rotate to the 2026 master key",
 		`stored description {"kid":"2026"}`,
 		`fails with ErrNoMasterKey:`,
+		"RewrapAll quickstart/: 2 rewrapped, 1 already under 2026, 0 failed",
+		`now reads report-2025.txt; its description is {"kid":"2026"}`,
 		"format V2",
 		"v2.txt.instruction",
 	} {
