@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -222,22 +223,26 @@ func checkPlaintextChecksums(in *s3.PutObjectInput) error {
 // keys that an envelope uses, and S3's size limit.
 func mergeMetadata(user, env map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(user)+len(env))
-	size := 0
 	for k, v := range user {
 		if envelope.IsEnvelopeKey(k) || strings.EqualFold(k, envelope.InstructionMarker) {
 			return nil, fmt.Errorf("%w: user metadata key %q is reserved for the encryption envelope", envelope.ErrMalformed, k)
 		}
 		out[k] = v
-		size += len(k) + len(v)
 	}
-	for k, v := range env {
-		out[k] = v
-		size += len(k) + len(v)
-	}
-	if size > MaxMetadataSize {
+	maps.Copy(out, env)
+	if size := metadataSize(out); size > MaxMetadataSize {
 		return nil, fmt.Errorf("%w: metadata with the envelope is %d bytes, over S3's %d; store the envelope in an instruction file (Options.InstructionFile)", envelope.ErrTooLarge, size, MaxMetadataSize)
 	}
 	return out, nil
+}
+
+// metadataSize is what S3 counts against MaxMetadataSize.
+func metadataSize(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // GetObject gets and decrypts an object. It returns only after the whole

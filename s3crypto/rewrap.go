@@ -501,20 +501,15 @@ var wrapFields = map[string]bool{
 // decoded and encoded again), within S3's metadata limit.
 func replaceEnvelope(meta, env map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(meta)+len(env))
-	size := 0
 	for k, v := range meta {
 		lk := strings.ToLower(k)
 		if _, replaced := env[lk]; replaced || (envelope.IsEnvelopeKey(lk) && wrapFields[lk]) {
 			continue
 		}
 		out[k] = v
-		size += len(k) + len(v)
 	}
-	for k, v := range env {
-		out[k] = v
-		size += len(k) + len(v)
-	}
-	if size > MaxMetadataSize {
+	maps.Copy(out, env)
+	if size := metadataSize(out); size > MaxMetadataSize {
 		return nil, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, MaxMetadataSize)
 	}
 	return out, nil
