@@ -837,3 +837,44 @@ func TestSealReaderWriteTo(t *testing.T) {
 		}
 	}
 }
+
+type failingWriter struct{ after int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.after < len(p) {
+		n := f.after
+		f.after = 0
+		return n, errors.New("disk full")
+	}
+	f.after -= len(p)
+	return len(p), nil
+}
+
+// TestSealReaderWriteToErrors: a source error or a writer error ends
+// WriteTo with that error, stops its reader goroutine, and is final.
+func TestSealReaderWriteToErrors(t *testing.T) {
+	s, err := New(make([]byte, 32), make([]byte, 12), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := io.MultiReader(bytes.NewReader(make([]byte, 3*writeToChunk+5)), iotest.ErrReader(errors.New("network down")))
+	r := NewSealReader(s, src)
+	n, err := io.Copy(io.Discard, r)
+	if err == nil || err.Error() != "network down" {
+		t.Fatalf("source error: got %v", err)
+	}
+	if n%writeToChunk != 0 || n > 3*writeToChunk {
+		t.Fatalf("wrote %d bytes: only whole sealed pieces may leave", n)
+	}
+	if _, err := r.Read(make([]byte, 10)); err == nil {
+		t.Fatal("error not final")
+	}
+
+	r = NewSealReader(s, bytes.NewReader(make([]byte, 5*writeToChunk)))
+	if _, err := r.WriteTo(&failingWriter{after: writeToChunk + 7}); err == nil || err.Error() != "disk full" {
+		t.Fatalf("writer error: got %v", err)
+	}
+	if _, err := r.Read(make([]byte, 10)); err == nil {
+		t.Fatal("writer error not final")
+	}
+}

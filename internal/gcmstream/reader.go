@@ -151,29 +151,114 @@ func (r *SealReader) direct(p []byte) int {
 	return 0
 }
 
-// writeToChunk is the buffer WriteTo seals into directly.
+// writeToChunk is the piece of plaintext WriteTo reads and seals at a time.
 const writeToChunk = 1 << 20
 
-// WriteTo writes the rest of ciphertext||tag to w, sealing in 1 MiB pieces
-// in place (no copy), so io.Copy runs at the speed of Seal rather than of the
-// small reads of w's own buffer.
+// readPiece is one piece of plaintext read ahead by WriteTo's reader
+// goroutine, with the source's state after reading it.
+type readPiece struct {
+	b   []byte
+	n   int
+	eof bool
+	err error
+}
+
+// WriteTo writes the rest of ciphertext||tag to w. The source is read a
+// piece ahead on another goroutine while the previous piece is sealed in
+// place and written, so io.Copy runs close to the speed of one Seal: the
+// copy out of the source overlaps the encryption. The source is only read
+// by that goroutine, and never after WriteTo returns.
 func (r *SealReader) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, writeToChunk)
 	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			k, werr := w.Write(buf[:n])
-			total += int64(k)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
+	// Ciphertext that earlier Reads left buffered goes first.
+	if r.pos < r.end {
+		k, err := w.Write(r.buf[r.pos:r.end])
+		total += int64(k)
+		r.pos += k
 		if err != nil {
 			return total, err
 		}
 	}
+	if r.done && r.err == nil {
+		r.err = io.EOF
+	}
+	if r.err == io.EOF {
+		return total, nil
+	}
+	if r.err != nil {
+		return total, r.err
+	}
+
+	free := make(chan []byte, 2)
+	for range 2 {
+		free <- make([]byte, writeToChunk+TagSize)
+	}
+	full := make(chan readPiece, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(full)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n := r.readFull(b[:writeToChunk])
+			p := readPiece{b: b, n: n, eof: r.eof, err: r.err}
+			select {
+			case full <- p:
+			case <-stop:
+				clear(b[:n])
+				return
+			}
+			if p.eof || p.err != nil {
+				return
+			}
+		}
+	}()
+	// halt stops the reader and wipes any plaintext it read ahead.
+	halt := func() {
+		close(stop)
+		<-done
+		for p := range full {
+			clear(p.b[:p.n])
+		}
+	}
+	for p := range full {
+		if p.err != nil {
+			clear(p.b[:p.n]) // plaintext never leaves unsealed
+			halt()
+			return total, p.err
+		}
+		out, err := r.w.seal(p.b[:0], p.b[:p.n], true)
+		if err != nil {
+			clear(p.b[:p.n])
+			halt()
+			r.err = err
+			return total, err
+		}
+		if p.eof {
+			out = r.w.Finish(out)
+			r.done = true
+		}
+		k, err := w.Write(out)
+		total += int64(k)
+		if err != nil {
+			halt()
+			r.err = err
+			return total, err
+		}
+		if p.eof {
+			<-done
+			r.err = io.EOF
+			return total, nil
+		}
+		free <- p.b[:cap(p.b)]
+	}
+	// The reader stopped without a last piece: it cannot, but do not hang.
+	<-done
+	return total, r.err
 }
