@@ -101,7 +101,12 @@ func put(t testing.TB, c *s3crypto.Client, bucket, key string, body io.Reader) {
 
 // get returns the plaintext, or the error with what was read before it.
 func get(c *s3crypto.Client, bucket, key string) ([]byte, error) {
-	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	return getCtx(context.Background(), c, bucket, key)
+}
+
+// getCtx is get with a request context (for an expected encryption context).
+func getCtx(ctx context.Context, c *s3crypto.Client, bucket, key string) ([]byte, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, err
 	}

@@ -81,23 +81,6 @@ func kmsPut(ctx context.Context, c *s3crypto.Client, bucket, key string, body []
 	return err
 }
 
-// kmsGet is get with a request context (for an expected encryption context).
-func kmsGet(ctx context.Context, c *s3crypto.Client, bucket, key string) ([]byte, error) {
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, err
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(out.Body)
-	if err != nil {
-		return b, err
-	}
-	if aws.ToInt64(out.ContentLength) != int64(len(b)) {
-		return b, fmt.Errorf("ContentLength %d, body %d", aws.ToInt64(out.ContentLength), len(b))
-	}
-	return b, nil
-}
-
 // kmsRawObject is an object as S3 holds it: ciphertext and user metadata.
 type kmsRawObject struct {
 	body []byte
@@ -223,12 +206,12 @@ func TestKMSRoundTrips(t *testing.T) {
 					if expect == nil {
 						expect = map[string]string{}
 					}
-					got, err := kmsGet(keyring.WithEncryptionContext(ctx, expect), c, bucket, key)
+					got, err := getCtx(keyring.WithEncryptionContext(ctx, expect), c, bucket, key)
 					require.NoError(t, err)
 					require.True(t, bytes.Equal(pt, got), "plaintext differs")
 
 					// Expecting nothing: KMS still binds the stored context.
-					got, err = kmsGet(ctx, c, bucket, key)
+					got, err = getCtx(ctx, c, bucket, key)
 					require.NoError(t, err)
 					require.True(t, bytes.Equal(pt, got), "plaintext differs (no expected context)")
 				})
@@ -272,7 +255,7 @@ func TestKMSContextMismatch(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(v.String()+"/"+tc.name, func(t *testing.T) {
-				got, err := kmsGet(keyring.WithEncryptionContext(ctx, tc.expect), c, bucket, tc.key)
+				got, err := getCtx(keyring.WithEncryptionContext(ctx, tc.expect), c, bucket, tc.key)
 				require.ErrorIs(t, err, envelope.ErrAuthentication)
 				require.Empty(t, got)
 			})
@@ -348,12 +331,12 @@ func TestKMSTamperedContext(t *testing.T) {
 				kmsPutRaw(t, api, bucket, where, obj)
 
 				// Expecting nothing: KMS (or the decoder) refuses.
-				got, err := kmsGet(ctx, c, bucket, key)
+				got, err := getCtx(ctx, c, bucket, key)
 				require.ErrorIs(t, err, tc.want, "%v, %s edited: %v", v, field, err)
 				require.Empty(t, got)
 				require.NotContains(t, fmt.Sprint(err), "secret")
 				// Expecting the original context: refused as well.
-				got, err = kmsGet(keyring.WithEncryptionContext(ctx, kmsTestEC), c, bucket, key)
+				got, err = getCtx(keyring.WithEncryptionContext(ctx, kmsTestEC), c, bucket, key)
 				require.Error(t, err)
 				require.Empty(t, got)
 			})
@@ -438,14 +421,14 @@ func TestKMSDiscovery(t *testing.T) {
 					key := fmt.Sprintf("kms-disc/%v/%s/%v", v, name, ec != nil)
 					pt := random(5000)
 					require.NoError(t, kmsPut(kmsWithEC(ctx, ec), w, bucket, key, pt))
-					got, err := kmsGet(ctx, dc, bucket, key)
+					got, err := getCtx(ctx, dc, bucket, key)
 					require.NoError(t, err)
 					require.True(t, bytes.Equal(pt, got))
 					if ec != nil {
-						got, err = kmsGet(keyring.WithEncryptionContext(ctx, ec), dc, bucket, key)
+						got, err = getCtx(keyring.WithEncryptionContext(ctx, ec), dc, bucket, key)
 						require.NoError(t, err)
 						require.True(t, bytes.Equal(pt, got))
-						got, err = kmsGet(keyring.WithEncryptionContext(ctx, map[string]string{"tenant": "other"}), dc, bucket, key)
+						got, err = getCtx(keyring.WithEncryptionContext(ctx, map[string]string{"tenant": "other"}), dc, bucket, key)
 						require.ErrorIs(t, err, envelope.ErrAuthentication)
 						require.Empty(t, got)
 					}
@@ -478,7 +461,7 @@ func TestKMSWrongKey(t *testing.T) {
 			r := newClient(t, api, newKMSKeyring(t, kc, keyB), v.apply)
 			key := "kms-wrong/" + v.String()
 			require.NoError(t, kmsPut(kmsWithEC(ctx, kmsTestEC), w, bucket, key, random(3000)))
-			got, err := kmsGet(ctx, r, bucket, key)
+			got, err := getCtx(ctx, r, bucket, key)
 			require.Error(t, err)
 			require.Empty(t, got)
 			t.Logf("read under another KMS key: %v", err)
