@@ -1,6 +1,11 @@
 package envelope
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/s3envelope/s3envelope/internal/segment"
+)
 
 // Format is a stored object format.
 type Format int
@@ -18,6 +23,13 @@ const (
 	// a wrapped key cannot be swapped for another that also decrypts. Written
 	// by AWS's v4 clients; the default.
 	FormatV3 Format = 3
+	// FormatSegmented is this library's own format (SEG1, see
+	// docs/segmented-format.md): key-committing, sealed in fixed-size
+	// segments, so plaintext is released as each segment verifies, any byte
+	// range can be read with authentication, segments are sealed and opened
+	// on several cores, and objects may exceed 64 GiB. AWS's clients cannot
+	// read it.
+	FormatSegmented Format = 4
 )
 
 func (f Format) String() string {
@@ -30,6 +42,8 @@ func (f Format) String() string {
 		return "V2"
 	case FormatV3:
 		return "V3"
+	case FormatSegmented:
+		return "segmented"
 	}
 	return fmt.Sprintf("Format(%d)", int(f))
 }
@@ -67,9 +81,18 @@ func (p CommitmentPolicy) String() string {
 // The zero Config is the strictest: write V3, read only V3, no legacy
 // algorithms.
 type Config struct {
-	// Format written for new objects: FormatV3 or FormatV2. Zero picks the
-	// policy's format.
+	// Format written for new objects: FormatV3, FormatV2 or
+	// FormatSegmented. Zero picks the policy's format (V3, or V2 under
+	// ForbidEncryptAllowDecrypt).
 	Format Format
+	// SegmentSize is the plaintext bytes per segment of new segmented
+	// objects: a power of two from MinSegmentSize to MaxSegmentSize; zero
+	// means DefaultSegmentSize. Readers take the size from the object.
+	SegmentSize int
+	// SegmentWorkers bounds the goroutines that seal or open the segments
+	// of one segmented object at once; zero means GOMAXPROCS. Objects under
+	// about 1 MiB are always handled on the caller's goroutine.
+	SegmentWorkers int
 	// CommitmentPolicy; the zero value is RequireEncryptRequireDecrypt.
 	CommitmentPolicy CommitmentPolicy
 	// EnableLegacyUnauthenticatedModes allows reading AES/CBC content (format
@@ -89,7 +112,9 @@ type Config struct {
 }
 
 // WriteFormat returns the format new objects are written in, or an error
-// wrapping ErrPolicy when Format contradicts CommitmentPolicy.
+// wrapping ErrPolicy when Format contradicts CommitmentPolicy (a segmented
+// object is key-committing, so ForbidEncryptAllowDecrypt cannot write one),
+// or ErrUnsupported for an unknown format or segment size.
 func (c *Config) WriteFormat() (Format, error) {
 	want := FormatV3
 	if c.CommitmentPolicy == ForbidEncryptAllowDecrypt {
@@ -98,6 +123,12 @@ func (c *Config) WriteFormat() (Format, error) {
 	switch {
 	case c.CommitmentPolicy < RequireEncryptRequireDecrypt || c.CommitmentPolicy > ForbidEncryptAllowDecrypt:
 		return 0, fmt.Errorf("%w: unknown %v", ErrPolicy, c.CommitmentPolicy)
+	case c.SegmentSize != 0 && !segment.ValidSize(c.SegmentSize):
+		return 0, fmt.Errorf("%w: segment size %d is not a power of two from %d to %d", ErrUnsupported, c.SegmentSize, MinSegmentSize, MaxSegmentSize)
+	case c.Format == FormatSegmented && c.CommitmentPolicy == ForbidEncryptAllowDecrypt:
+		return 0, fmt.Errorf("%w: the segmented format is key-committing and %v writes only V2", ErrPolicy, c.CommitmentPolicy)
+	case c.Format == FormatSegmented:
+		return FormatSegmented, nil
 	case c.Format == 0 || c.Format == want:
 		return want, nil
 	case c.Format == FormatV2 || c.Format == FormatV3:
@@ -116,8 +147,24 @@ func (c *Config) checkRead(e *Envelope) error {
 	if IsLegacyWrap(e.Key.Algorithm) && !c.EnableLegacyWrappingAlgorithms {
 		return fmt.Errorf("%w: wrap algorithm %s is legacy; enable legacy wrapping algorithms to read it", ErrDisallowed, e.Key.Algorithm)
 	}
-	if e.Format != FormatV3 && c.CommitmentPolicy == RequireEncryptRequireDecrypt {
+	if !e.committing() && c.CommitmentPolicy == RequireEncryptRequireDecrypt {
 		return fmt.Errorf("%w: %v object is not key-committing and %v reads only V3", ErrPolicy, e.Format, c.CommitmentPolicy)
 	}
 	return nil
+}
+
+// segmentSize is the segment size of new segmented objects.
+func (c *Config) segmentSize() int {
+	if c.SegmentSize == 0 {
+		return DefaultSegmentSize
+	}
+	return c.SegmentSize
+}
+
+// workers is how many goroutines seal or open one segmented object.
+func (c *Config) workers() int {
+	if c.SegmentWorkers > 0 {
+		return c.SegmentWorkers
+	}
+	return runtime.GOMAXPROCS(0)
 }

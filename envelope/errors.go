@@ -39,6 +39,10 @@ var (
 	// (2^36-32 bytes), or a stored field exceeds its bound.
 	ErrTooLarge = errors.New("s3envelope: object too large")
 
+	// ErrInvalidRange means a requested byte range lies outside the
+	// object's plaintext (HTTP 416).
+	ErrInvalidRange = errors.New("s3envelope: requested range not satisfiable")
+
 	// ErrWrapOnly means the master key can wrap data keys but not unwrap them
 	// (an RSA public key held by a writer).
 	ErrWrapOnly = errors.New("s3envelope: master key can only wrap")

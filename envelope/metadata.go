@@ -8,6 +8,8 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+
+	"github.com/s3envelope/s3envelope/internal/segment"
 )
 
 // Metadata keys, as S3 user metadata (x-amz-meta-<key> on the wire).
@@ -27,7 +29,25 @@ const (
 	keyV3Context   = "x-amz-t"
 	keyV3Commit    = "x-amz-d"
 	keyV3MessageID = "x-amz-i"
+
+	// The segmented format's own names, so that AWS's clients find no
+	// envelope of theirs on a segmented object.
+	keySegVersion = "x-s3e-v"
+	keySegSize    = "x-s3e-s"
+	keySegKey     = "x-s3e-k"
+	keySegWrap    = "x-s3e-w"
+	keySegMatDesc = "x-s3e-m"
+	keySegID      = "x-s3e-i"
+	keySegCommit  = "x-s3e-d"
 )
+
+// segVersion is the segmented format's version as stored in x-s3e-v.
+const segVersion = "1"
+
+// segObjectKeys are the segmented envelope's fields that stay in the
+// object's metadata when the rest is in an instruction file: what the key
+// schedule binds.
+var segObjectKeys = []string{keySegVersion, keySegSize, keySegID, keySegCommit}
 
 // InstructionSuffix is appended to an object's key to name its instruction
 // file, the separate object that holds its envelope when it is not stored
@@ -74,7 +94,12 @@ type Envelope struct {
 	// IV is the content IV of V1 (16 bytes) and V2 (12 bytes) objects.
 	IV []byte
 	// MessageID and Commitment are the V3 key-schedule salt and commitment.
+	// Commitment is also the segmented format's (32 bytes).
 	MessageID, Commitment []byte
+	// ObjectID is the segmented format's key-schedule salt (32 bytes).
+	ObjectID []byte
+	// SegmentSize is the segmented format's plaintext bytes per segment.
+	SegmentSize int
 	// PlaintextLength is x-amz-unencrypted-content-length, or -1 when absent.
 	// It is not authenticated; readers check it against the body.
 	PlaintextLength int64
@@ -87,7 +112,8 @@ func HasEnvelope(metadata map[string]string) bool {
 	_, v1 := m[keyV1]
 	_, v2 := m[keyV2]
 	_, v3 := m[keyV3Key]
-	return v1 || v2 || v3
+	_, seg := m[keySegKey]
+	return v1 || v2 || v3 || seg
 }
 
 // Decode reads an object's envelope from its metadata, or, when the
@@ -101,6 +127,9 @@ func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 		if instruction == nil {
 			if _, ok := m[keyV3Content]; ok {
 				return nil, fmt.Errorf("%w: V3 metadata without %s and no instruction file", ErrMalformed, keyV3Key)
+			}
+			if _, ok := m[keySegVersion]; ok {
+				return nil, fmt.Errorf("%w: segmented metadata without %s and no instruction file", ErrMalformed, keySegKey)
 			}
 			return nil, ErrNoEnvelope
 		}
@@ -116,6 +145,18 @@ func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 			for _, k := range []string{keyV3Content, keyV3Commit, keyV3MessageID} {
 				if _, ok := ins[k]; ok {
 					return nil, fmt.Errorf("%w: instruction file holds %s, which V3 keeps in object metadata", ErrMalformed, k)
+				}
+				if v, ok := m[k]; ok {
+					ins[k] = v
+				}
+			}
+		}
+		_, insSegKey := ins[keySegKey]
+		_, insSegWrap := ins[keySegWrap]
+		if insSegKey || insSegWrap {
+			for _, k := range segObjectKeys {
+				if _, ok := ins[k]; ok {
+					return nil, fmt.Errorf("%w: instruction file holds %s, which the segmented format keeps in object metadata", ErrMalformed, k)
 				}
 				if v, ok := m[k]; ok {
 					ins[k] = v
@@ -168,9 +209,12 @@ func decodeMap(m map[string]string) (*Envelope, error) {
 	_, hasV1 := m[keyV1]
 	_, hasV2 := m[keyV2]
 	_, hasV3 := m[keyV3Key]
+	_, hasSeg := m[keySegKey]
 	switch {
-	case hasV3 && (hasV1 || hasV2), hasV1 && hasV2:
+	case hasV3 && (hasV1 || hasV2), hasV1 && hasV2, hasSeg && (hasV1 || hasV2 || hasV3):
 		return nil, fmt.Errorf("%w: metadata holds wrapped keys of more than one format", ErrMalformed)
+	case hasSeg:
+		return decodeSegmented(m)
 	case hasV3:
 		return decodeV3(m)
 	case hasV2:
@@ -183,9 +227,9 @@ func decodeMap(m map[string]string) (*Envelope, error) {
 
 func decodeV12(m map[string]string, f Format) (*Envelope, error) {
 	e := &Envelope{Format: f, PlaintextLength: -1}
-	for _, k := range []string{keyV3Content, keyV3Wrap, keyV3Commit, keyV3MessageID} {
+	for _, k := range []string{keyV3Content, keyV3Wrap, keyV3Commit, keyV3MessageID, keySegVersion, keySegSize, keySegWrap, keySegID, keySegCommit} {
 		if _, ok := m[k]; ok {
-			return nil, fmt.Errorf("%w: %v envelope also holds V3 field %s", ErrMalformed, f, k)
+			return nil, fmt.Errorf("%w: %v envelope also holds field %s of another format", ErrMalformed, f, k)
 		}
 	}
 	var err error
@@ -257,9 +301,9 @@ func decodeV12(m map[string]string, f Format) (*Envelope, error) {
 
 func decodeV3(m map[string]string) (*Envelope, error) {
 	e := &Envelope{Format: FormatV3, PlaintextLength: -1}
-	for _, k := range []string{keyIV, keyCEKAlg, keyWrapAlg, keyTagLen, keyMatDesc} {
+	for _, k := range []string{keyIV, keyCEKAlg, keyWrapAlg, keyTagLen, keyMatDesc, keySegVersion, keySegSize, keySegWrap, keySegID, keySegCommit} {
 		if _, ok := m[k]; ok {
-			return nil, fmt.Errorf("%w: V3 envelope also holds V2 field %s", ErrMalformed, k)
+			return nil, fmt.Errorf("%w: V3 envelope also holds field %s of another format", ErrMalformed, k)
 		}
 	}
 	c, ok := m[keyV3Content]
@@ -303,6 +347,58 @@ func decodeV3(m map[string]string) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
 		}
 		e.PlaintextLength = n
+	}
+	return e, nil
+}
+
+func decodeSegmented(m map[string]string) (*Envelope, error) {
+	e := &Envelope{Format: FormatSegmented, ContentAlgorithm: ContentSegmented, PlaintextLength: -1}
+	for k := range m {
+		if strings.HasPrefix(k, "x-amz-") && IsEnvelopeKey(k) {
+			return nil, fmt.Errorf("%w: segmented envelope also holds field %s of another format", ErrMalformed, k)
+		}
+	}
+	v, ok := m[keySegVersion]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: missing %s", ErrMalformed, keySegVersion)
+	case v != segVersion:
+		return nil, fmt.Errorf("%w: segmented format version %q", ErrUnsupported, v)
+	}
+	s, ok := m[keySegSize]
+	if !ok {
+		return nil, fmt.Errorf("%w: missing %s", ErrMalformed, keySegSize)
+	}
+	size, err := strconv.Atoi(s)
+	if err != nil || strconv.Itoa(size) != s || !segment.ValidSize(size) {
+		return nil, fmt.Errorf("%w: %s is not a power of two from %d to %d", ErrMalformed, keySegSize, MinSegmentSize, MaxSegmentSize)
+	}
+	e.SegmentSize = size
+	w, ok := m[keySegWrap]
+	if !ok {
+		return nil, fmt.Errorf("%w: missing %s", ErrMalformed, keySegWrap)
+	}
+	switch w {
+	case WrapAESGCM, WrapRSAOAEPSHA1, WrapKMSContext:
+		e.Key.Algorithm = w
+	default:
+		// Legacy wraps bind no content algorithm: never with this format.
+		return nil, fmt.Errorf("%w: wrap algorithm %q in a segmented envelope", ErrUnsupported, w)
+	}
+	if e.Key.Ciphertext, err = b64(m, keySegKey); err != nil {
+		return nil, err
+	}
+	if e.ObjectID, err = b64(m, keySegID); err != nil {
+		return nil, err
+	}
+	if e.Commitment, err = b64(m, keySegCommit); err != nil {
+		return nil, err
+	}
+	if len(e.ObjectID) != ObjectIDSize || len(e.Commitment) != SegmentCommitmentSize {
+		return nil, fmt.Errorf("%w: segmented object ID and commitment must be %d bytes", ErrMalformed, ObjectIDSize)
+	}
+	if e.Key.Description, err = parseDescription(m, keySegMatDesc); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -400,6 +496,16 @@ func (e *Envelope) Metadata() (map[string]string, error) {
 		}
 		m[keyV3Commit] = enc(e.Commitment)
 		m[keyV3MessageID] = enc(e.MessageID)
+	case FormatSegmented:
+		m[keySegVersion] = segVersion
+		m[keySegSize] = strconv.Itoa(e.SegmentSize)
+		m[keySegKey] = enc(e.Key.Ciphertext)
+		m[keySegWrap] = e.Key.Algorithm
+		if len(e.Key.Description) > 0 {
+			m[keySegMatDesc] = EncodeDescription(e.Key.Description)
+		}
+		m[keySegID] = enc(e.ObjectID)
+		m[keySegCommit] = enc(e.Commitment)
 	default:
 		return nil, fmt.Errorf("%w: cannot write format %v", ErrUnsupported, e.Format)
 	}
@@ -415,11 +521,16 @@ func (e *Envelope) Instruction() (metadata map[string]string, instruction []byte
 		return nil, nil, err
 	}
 	metadata = map[string]string{}
-	if e.Format == FormatV3 {
-		for _, k := range []string{keyV3Content, keyV3Commit, keyV3MessageID} {
-			metadata[k] = all[k]
-			delete(all, k)
-		}
+	var onObject []string
+	switch e.Format {
+	case FormatV3:
+		onObject = []string{keyV3Content, keyV3Commit, keyV3MessageID}
+	case FormatSegmented:
+		onObject = segObjectKeys
+	}
+	for _, k := range onObject {
+		metadata[k] = all[k]
+		delete(all, k)
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -435,7 +546,8 @@ func (e *Envelope) Instruction() (metadata map[string]string, instruction []byte
 func IsEnvelopeKey(k string) bool {
 	switch strings.ToLower(k) {
 	case keyV1, keyV2, keyIV, keyMatDesc, keyCEKAlg, keyWrapAlg, keyTagLen, keyPlainLen,
-		keyV3Content, keyV3Key, keyV3Wrap, keyV3MatDesc, keyV3Context, keyV3Commit, keyV3MessageID:
+		keyV3Content, keyV3Key, keyV3Wrap, keyV3MatDesc, keyV3Context, keyV3Commit, keyV3MessageID,
+		keySegVersion, keySegSize, keySegKey, keySegWrap, keySegMatDesc, keySegID, keySegCommit:
 		return true
 	}
 	return false

@@ -139,18 +139,19 @@ func (p *spoolPipe) close() error {
 // authenticated (except for legacy AES/CBC content, which nothing
 // authenticates). Close releases its spool; it must be called.
 type Plaintext struct {
-	sp    *spool.Spool
-	r     io.Reader
-	size  int64
-	ahead *readAhead // stopped before the spool is released
+	r      io.Reader
+	size   int64
+	close  func() error // releases what r reads from; nil if nothing
+	closed bool
 }
 
-// Size is the plaintext's length in bytes.
+// Size is the plaintext's length in bytes, or -1 when it is known only
+// once read (a whole segmented object, which is released as it verifies).
 func (p *Plaintext) Size() int64 { return p.size }
 
 // Read reads decrypted, verified plaintext.
 func (p *Plaintext) Read(b []byte) (int, error) {
-	if p.sp == nil {
+	if p.closed {
 		return 0, spool.ErrClosed
 	}
 	return p.r.Read(b)
@@ -159,7 +160,7 @@ func (p *Plaintext) Read(b []byte) (int, error) {
 // WriteTo writes the rest of the plaintext to w in large pieces; io.Copy
 // uses it, so decryption is not cut into the small reads of w's buffer.
 func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
-	if p.sp == nil {
+	if p.closed {
 		return 0, spool.ErrClosed
 	}
 	if wt, ok := p.r.(io.WriterTo); ok {
@@ -168,17 +169,17 @@ func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{p.r}, make([]byte, 4*chunk))
 }
 
-// Close releases the spooled ciphertext. It is safe to call more than once.
+// Close releases the spooled ciphertext, if any. It is safe to call more
+// than once.
 func (p *Plaintext) Close() error {
-	if p.sp == nil {
+	if p.closed {
 		return nil
 	}
-	if p.ahead != nil {
-		p.ahead.close()
+	p.closed = true
+	if p.close == nil {
+		return nil
 	}
-	err := p.sp.Close()
-	p.sp = nil
-	return err
+	return p.close()
 }
 
 // ctrReader decrypts GCM content read ahead from a verified spool. It
@@ -289,10 +290,16 @@ func (c *cbcReader) Read(b []byte) (int, error) {
 }
 
 // Open authenticates and decrypts an object's body read from ciphertext,
-// using u to unwrap its data key. It returns only once the whole body has
-// been verified (the tag, and for V3 first the key commitment): the
-// ciphertext waits in a spool (memory up to cfg.SpoolMemory, then a
-// temporary file), and plaintext is decrypted from it as it is read.
+// using u to unwrap its data key. For V2 and V3 it returns only once the
+// whole body has been verified (the tag, and for V3 first the key
+// commitment): the ciphertext waits in a spool (memory up to
+// cfg.SpoolMemory, then a temporary file), and plaintext is decrypted from
+// it as it is read. A segmented object's commitment is checked before Open
+// returns; its plaintext is then released segment by segment as each opens
+// (on up to cfg.SegmentWorkers goroutines), and a body that is cut short,
+// extended or altered fails with ErrAuthentication once the segments before
+// the fault are read: a caller must treat a read error as the whole object
+// failing.
 //
 // cfg decides what may be opened; the envelope's own fields never widen it.
 // Errors wrap ErrAuthentication, ErrPolicy, ErrDisallowed, ErrMalformed,
@@ -324,6 +331,15 @@ func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext 
 		return openGCM(contentKey, v3Nonce, v3SuiteID, e, cfg, ciphertext)
 	case ContentAESCBC:
 		return openCBC(dataKey, e, cfg, ciphertext)
+	case ContentSegmented:
+		if e.Format != FormatSegmented {
+			break
+		}
+		c, err := openSegmented(e, dataKey)
+		if err != nil {
+			return nil, err
+		}
+		return &Plaintext{r: segReader{c.OpenReader(ciphertext, cfg.workers())}, size: -1}, nil
 	}
 	return nil, fmt.Errorf("%w: content algorithm %q in a %v envelope", ErrUnsupported, e.ContentAlgorithm, e.Format)
 }
@@ -397,7 +413,12 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		// Reads of the spool file (syscalls) run ahead of decryption.
 		r.ahead = newReadAhead(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
 	}
-	return &Plaintext{sp: sp, size: total, r: r, ahead: r.ahead}, nil
+	return &Plaintext{size: total, r: r, close: func() error {
+		if r.ahead != nil {
+			r.ahead.close()
+		}
+		return sp.Close()
+	}}, nil
 }
 
 // openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates
@@ -463,5 +484,5 @@ func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Pl
 	ok = true
 	dec := cipher.NewCBCDecrypter(block, e.IV)
 	r := &cbcReader{src: sp.Reader(), dec: dec, buf: make([]byte, chunk)}
-	return &Plaintext{sp: sp, size: size, r: io.LimitReader(r, size)}, nil
+	return &Plaintext{size: size, r: io.LimitReader(r, size), close: sp.Close}, nil
 }

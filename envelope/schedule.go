@@ -57,10 +57,21 @@ func openV3Key(dataKey, messageID, stored []byte) ([]byte, error) {
 
 // CheckDataKey reports whether dataKey is the data key the envelope was
 // sealed under, as far as the format can tell without the body: for V3 the
-// key commitment must match (compared in constant time); V1 and V2 commit to
+// key commitment must match (compared in constant time), and so must the
+// segmented format's; V1 and V2 commit to
 // nothing, so any key passes. A rewrap checks this before storing a new
 // wrapped key, so it can never replace a working envelope with a wrong one.
 func (e *Envelope) CheckDataKey(dataKey []byte) error {
+	if e.Format == FormatSegmented {
+		commitment, _, err := segKeys(dataKey, e.ObjectID, e.SegmentSize, false)
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(commitment, e.Commitment) != 1 {
+			return fmt.Errorf("%w: key commitment does not match", ErrAuthentication)
+		}
+		return nil
+	}
 	if e.Format != FormatV3 {
 		return nil
 	}

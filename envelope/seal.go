@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/s3envelope/s3envelope/internal/gcmstream"
+	"github.com/s3envelope/s3envelope/internal/segment"
 )
 
 // MaxPlaintext is the largest object one AES-GCM pass may encrypt
@@ -17,22 +18,27 @@ const MaxPlaintext = gcmstream.MaxPlaintext
 // Sealer encrypts the body of one new object under a fresh data key. It
 // holds the content key; drop it when the object is written.
 type Sealer struct {
-	env    *Envelope
-	stream *gcmstream.Stream
+	env     *Envelope
+	stream  *gcmstream.Stream // V2, V3
+	seg     *segment.Cipher   // segmented
+	workers int
 }
 
 // NewSealer starts a new object in the format cfg writes: it makes a fresh
 // data key (or has w generate one, if w is a DataKeyGenerator), wraps it with
-// w, and draws a fresh IV (V2) or message ID (V3). The returned sealer's
-// Envelope is what must be stored with the object.
+// w, and draws a fresh IV (V2), message ID (V3) or object ID (segmented).
+// The returned sealer's Envelope is what must be stored with the object.
 func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
 	f, err := cfg.WriteFormat()
 	if err != nil {
 		return nil, err
 	}
 	contentAlg := ContentAESGCMCommit
-	if f == FormatV2 {
+	switch f {
+	case FormatV2:
 		contentAlg = ContentAESGCM
+	case FormatSegmented:
+		contentAlg = ContentSegmented
 	}
 	var dataKey []byte
 	var wk *WrappedKey
@@ -78,6 +84,12 @@ func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
 		}
 		stream, err = gcmstream.New(contentKey, v3Nonce, v3SuiteID)
 		clear(contentKey)
+	case FormatSegmented:
+		var seg *segment.Cipher
+		if seg, err = newSegmented(env, dataKey, cfg.segmentSize()); err != nil {
+			return nil, err
+		}
+		return &Sealer{env: env, seg: seg, workers: cfg.workers()}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -102,15 +114,27 @@ func newMessageID() []byte {
 // its PlaintextLength before storing it.
 func (s *Sealer) Envelope() *Envelope { return s.env }
 
-// Seal returns the object's body: the ciphertext of everything read from
-// plaintext, then the 16-byte tag; its length is the plaintext's plus
-// TagSize. It streams in constant memory. Reading past MaxPlaintext fails
-// with an error wrapping ErrTooLarge.
+// CiphertextSize is the stored body size of the object for a plaintext of
+// the given length, or an error wrapping ErrTooLarge past the format's
+// limit.
+func (s *Sealer) CiphertextSize(plaintext int64) (int64, error) {
+	return s.env.CiphertextSize(plaintext)
+}
+
+// Seal returns the object's body, streamed in constant memory: for V2 and
+// V3 the ciphertext of everything read from plaintext, then the 16-byte
+// tag; for the segmented format its segments, sealed on up to
+// Config.SegmentWorkers goroutines. CiphertextSize gives its length.
+// Reading past MaxPlaintext of a V2 or V3 object fails with an error
+// wrapping ErrTooLarge.
 //
 // Each call starts the same keystream again, so call it more than once only
 // to re-send the same plaintext (a retried upload): two different plaintexts
-// sealed by one Sealer would share a nonce.
+// sealed by one Sealer would share nonces.
 func (s *Sealer) Seal(plaintext io.Reader) io.Reader {
+	if s.seg != nil {
+		return segReader{s.seg.SealReader(plaintext, s.workers)}
+	}
 	return &sealReader{r: gcmstream.NewSealReader(s.stream, plaintext)}
 }
 

@@ -19,15 +19,15 @@ const sumChunk = 64 << 10
 var errBodyChanged = errors.New("s3crypto: request body changed between reads; refusing to encrypt different bytes under the same nonce")
 
 // sealBody is the request body of an encrypted PutObject over a seekable
-// plaintext: ciphertext||tag, streamed, rewindable for the SDK's signing and
+// plaintext: the sealed body, streamed, rewindable for the SDK's signing and
 // retries. Only its start can be sought (plus the no-op and length queries
-// the SDK makes), since the tag depends on everything before it.
+// the SDK makes), since a V2/V3 tag depends on everything before it.
 type sealBody struct {
 	sealer *envelope.Sealer
 	src    io.ReadSeeker
 	start  int64 // the caller's body position at the start of the upload
 	plain  int64 // plaintext bytes to send
-	size   int64 // ciphertext bytes: plain + tag
+	size   int64 // ciphertext bytes
 
 	r         io.Reader // current pass
 	streamPos int64     // bytes the current pass has produced
@@ -35,9 +35,9 @@ type sealBody struct {
 	guard     *sumGuard
 }
 
-func newSealBody(s *envelope.Sealer, src io.ReadSeeker, start, plain int64) *sealBody {
+func newSealBody(s *envelope.Sealer, src io.ReadSeeker, start, plain, size int64) *sealBody {
 	b := &sealBody{
-		sealer: s, src: src, start: start, plain: plain, size: plain + envelope.TagSize,
+		sealer: s, src: src, start: start, plain: plain, size: size,
 		guard: &sumGuard{seed: maphash.MakeSeed()},
 	}
 	b.restartPass()

@@ -29,8 +29,10 @@ const MaxMetadataSize = 2048
 // the SDK then checksums the ciphertext actually sent.
 var ErrPlaintextChecksum = errors.New("s3crypto: a precomputed checksum describes the plaintext; set ChecksumAlgorithm to checksum the ciphertext instead")
 
-// ErrRange is returned by GetObject for a Range or PartNumber request: a
-// slice of an AES-GCM object cannot be authenticated without the rest.
+// ErrRange is returned by GetObject for a PartNumber request, and for a
+// Range of a V2 or V3 object unless legacy unauthenticated modes are on: a
+// slice of a one-pass AES-GCM object cannot be authenticated without the
+// rest. Segmented objects serve authenticated ranges.
 var ErrRange = fmt.Errorf("%w: a ranged or part GET of an AES-GCM object cannot be authenticated", envelope.ErrDisallowed)
 
 // Client encrypts and decrypts objects client-side around an S3 client.
@@ -95,7 +97,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
-	body, plain, release, err := c.sealedBody(sealer, in.Body, in.ContentLength)
+	body, plain, size, release, err := c.sealedBody(sealer, in.Body, in.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
@@ -120,7 +122,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 
 	req := *in
 	req.Body = body
-	req.ContentLength = aws.Int64(plain + envelope.TagSize)
+	req.ContentLength = aws.Int64(size)
 	req.Metadata = meta
 	out, err := c.api.PutObject(ctx, &req, optFns...)
 	if err != nil {
@@ -144,8 +146,8 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 }
 
 // sealedBody returns the request body for plaintext src, the plaintext
-// length, and a function that releases what the body holds.
-func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLength *int64) (io.Reader, int64, func(), error) {
+// and body lengths, and a function that releases what the body holds.
+func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLength *int64) (body io.Reader, plain, size int64, release func(), err error) {
 	if src == nil {
 		src = bytes.NewReader(nil)
 	}
@@ -153,43 +155,46 @@ func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLengt
 	var start int64
 	if seekable {
 		// Some seekers cannot seek (an *os.File on a pipe): stream those.
-		var err error
 		start, err = rs.Seek(0, io.SeekCurrent)
 		seekable = err == nil
 	}
 	if seekable {
 		end, err := rs.Seek(0, io.SeekEnd)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, 0, nil, err
 		}
 		if _, err := rs.Seek(start, io.SeekStart); err != nil {
-			return nil, 0, nil, err
+			return nil, 0, 0, nil, err
 		}
 		plain := end - start
 		if contentLength != nil {
 			if *contentLength > plain || *contentLength < 0 {
-				return nil, 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, plain)
+				return nil, 0, 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, plain)
 			}
 			plain = *contentLength
 		}
-		if plain > envelope.MaxPlaintext {
-			return nil, 0, nil, fmt.Errorf("%w: %d bytes exceed one AES-GCM pass (%d)", envelope.ErrTooLarge, plain, int64(envelope.MaxPlaintext))
+		size, err := sealer.CiphertextSize(plain)
+		if err != nil {
+			return nil, 0, 0, nil, err
 		}
-		return newSealBody(sealer, rs, start, plain), plain, func() {}, nil
+		return newSealBody(sealer, rs, start, plain, size), plain, size, func() {}, nil
 	}
 	if contentLength != nil {
-		if *contentLength > envelope.MaxPlaintext {
-			return nil, 0, nil, fmt.Errorf("%w: %d bytes exceed one AES-GCM pass (%d)", envelope.ErrTooLarge, *contentLength, int64(envelope.MaxPlaintext))
+		if _, err := sealer.CiphertextSize(*contentLength); err != nil {
+			return nil, 0, 0, nil, err
 		}
 		src = &exactReader{r: io.LimitReader(src, *contentLength), left: *contentLength}
 	}
 	sp := spool.New(c.opts.SpoolDir, c.opts.SpoolMemory)
-	n, err := io.Copy(sp, sealer.Seal(src))
+	size, err = io.Copy(sp, sealer.Seal(src))
+	if err == nil {
+		plain, err = sealer.Envelope().PlaintextSize(size)
+	}
 	if err != nil {
 		sp.Close()
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
-	return sp.Reader(), n - envelope.TagSize, func() { sp.Close() }, nil
+	return sp.Reader(), plain, size, func() { sp.Close() }, nil
 }
 
 // exactReader fails if its source ends before the declared length.
@@ -245,40 +250,68 @@ func metadataSize(m map[string]string) int {
 	return n
 }
 
-// GetObject gets and decrypts an object. It returns only after the whole
-// body has been authenticated (for V3, the key commitment first, then the
-// tag): the ciphertext is spooled, and Body yields plaintext decrypted from
-// the spool. Close the Body to release the spool. ContentLength is the
-// plaintext length; the Checksum* fields, which describe the ciphertext, are
-// cleared. Range and PartNumber are refused (ErrRange). An object with no
-// envelope fails with envelope.ErrNoEnvelope.
+// GetObject gets and decrypts an object. For V2 and V3 objects it returns
+// only after the whole body has been authenticated (for V3, the key
+// commitment first, then the tag): the ciphertext is spooled, and Body
+// yields plaintext decrypted from the spool. A segmented object's key
+// commitment is checked before it returns, and Body releases each segment
+// as it is authenticated; a read error then means the object as a whole
+// failed. Close the Body.
+//
+// ContentLength is the plaintext length (for a segmented object, computed
+// from the stored length; the final segment authenticates it when read);
+// the Checksum* fields, which describe the ciphertext, are cleared. A Range
+// (one range: bytes=a-b, bytes=a- or bytes=-n) of a segmented object is
+// read authenticated, fetching only the segments that hold it (a suffix
+// range may fetch one segment more); ContentRange then gives the plaintext
+// range and length, and a range outside the plaintext fails with
+// envelope.ErrInvalidRange. A Range of a V2 or V3 object fails with ErrRange
+// unless EnableLegacyUnauthenticatedModes is set (then it is decrypted with
+// AES-CTR, unauthenticated, as AWS's Java client does). PartNumber is
+// refused (ErrRange). An object with no envelope fails with
+// envelope.ErrNoEnvelope.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: GetObject: nil input")
 	}
-	if in.Range != nil || in.PartNumber != nil {
+	if in.PartNumber != nil {
 		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", objectName(in.Bucket, in.Key), ErrRange)
+	}
+	if in.Range != nil {
+		return c.getRange(ctx, in, optFns)
 	}
 	out, err := c.api.GetObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, err
 	}
-	defer out.Body.Close()
 	name := objectName(in.Bucket, in.Key)
+	fail := func(err error) (*s3.GetObjectOutput, error) {
+		out.Body.Close()
+		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		return fail(err)
 	}
 	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, out.Body)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		return fail(err)
 	}
 	res := *out
-	res.Body = pt
-	res.ContentLength = aws.Int64(pt.Size())
+	res.Body = &plainBody{Plaintext: pt, body: out.Body}
+	size := pt.Size()
+	if size < 0 {
+		if size, err = env.PlaintextSize(aws.ToInt64(out.ContentLength)); err != nil {
+			res.Body.Close()
+			return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		}
+	} else {
+		// Everything is spooled: the HTTP body is no longer needed.
+		out.Body.Close()
+	}
+	res.ContentLength = aws.Int64(size)
 	res.ContentRange = nil
-	res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, res.ChecksumSHA1, res.ChecksumSHA256 = nil, nil, nil, nil, nil
-	res.ChecksumType = ""
+	clearChecksums(&res)
 	return &res, nil
 }
 
@@ -329,12 +362,10 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 		return nil, fmt.Errorf("s3crypto: HeadObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
 	res := *out
-	stored := aws.ToInt64(out.ContentLength)
-	switch {
-	case env.ContentAlgorithm != envelope.ContentAESCBC && stored >= envelope.TagSize:
-		res.ContentLength = aws.Int64(stored - envelope.TagSize)
-	case env.PlaintextLength >= 0:
-		res.ContentLength = aws.Int64(env.PlaintextLength)
+	if size, err := env.PlaintextSize(aws.ToInt64(out.ContentLength)); err == nil {
+		res.ContentLength = aws.Int64(size)
+	} else if !errors.Is(err, envelope.ErrUnsupported) {
+		return nil, fmt.Errorf("s3crypto: HeadObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
 	res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, res.ChecksumSHA1, res.ChecksumSHA256 = nil, nil, nil, nil, nil
 	res.ChecksumType = ""

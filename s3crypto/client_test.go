@@ -150,11 +150,18 @@ func TestHeadUnencryptedPassesThrough(t *testing.T) {
 	require.ErrorIs(t, err, envelope.ErrNoEnvelope)
 }
 
+// TestRangeRefused: a range of a one-pass (V3) object cannot be
+// authenticated, and a part GET of any object is refused.
 func TestRangeRefused(t *testing.T) {
-	c := newClient(t, newMemS3(), masterKeys(t)[0])
-	_, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Range: aws.String("bytes=0-1")})
+	api := newMemS3()
+	c := newClient(t, api, masterKeys(t)[0])
+	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(random(100))})
+	require.NoError(t, err)
+	_, err = c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Range: aws.String("bytes=0-1")})
 	require.ErrorIs(t, err, s3crypto.ErrRange)
 	require.ErrorIs(t, err, envelope.ErrDisallowed)
+	_, err = c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), PartNumber: aws.Int32(1)})
+	require.ErrorIs(t, err, s3crypto.ErrRange)
 }
 
 // TestDescriptionResolution: objects written under an older master key are

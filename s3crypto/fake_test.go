@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // memS3 is an in-process stand-in for the four S3 calls, for fast unit tests.
@@ -20,6 +24,8 @@ type memS3 struct {
 	mu      sync.Mutex
 	objects map[string]memObject
 	calls   []string
+	// rangedBytes counts the body bytes served to ranged GETs.
+	rangedBytes int64
 }
 
 type memObject struct {
@@ -52,12 +58,52 @@ func (m *memS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(
 	if !ok {
 		return nil, &types.NoSuchKey{Message: aws.String("no such key")}
 	}
-	return &s3.GetObjectOutput{
+	out := &s3.GetObjectOutput{
 		Body:          io.NopCloser(bytes.NewReader(o.body)),
 		ContentLength: aws.Int64(int64(len(o.body))),
 		Metadata:      maps.Clone(o.meta),
 		ChecksumCRC32: aws.String("ciphertext-crc"),
-	}, nil
+		ETag:          aws.String(`"etag"`),
+	}
+	if in.Range != nil {
+		first, last, ok := memRange(*in.Range, int64(len(o.body)))
+		if !ok {
+			return nil, &smithy.GenericAPIError{Code: "InvalidRange", Message: "range not satisfiable"}
+		}
+		m.rangedBytes += last - first + 1
+		out.Body = io.NopCloser(bytes.NewReader(o.body[first : last+1]))
+		out.ContentLength = aws.Int64(last - first + 1)
+		out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", first, last, len(o.body)))
+	}
+	return out, nil
+}
+
+// memRange resolves one HTTP range over size bytes as S3 does.
+func memRange(h string, size int64) (first, last int64, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	a, b, found2 := strings.Cut(spec, "-")
+	if !found || !found2 {
+		return 0, 0, false
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 || size == 0 {
+			return 0, 0, false
+		}
+		return max(0, size-n), size - 1, true
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first >= size {
+		return 0, 0, false
+	}
+	last = size - 1
+	if b != "" {
+		if last, err = strconv.ParseInt(b, 10, 64); err != nil || last < first {
+			return 0, 0, false
+		}
+		last = min(last, size-1)
+	}
+	return first, last, true
 }
 
 func (m *memS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -67,7 +113,7 @@ func (m *memS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...fun
 	if !ok {
 		return nil, &types.NotFound{}
 	}
-	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.body))), Metadata: maps.Clone(o.meta)}, nil
+	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.body))), Metadata: maps.Clone(o.meta), ETag: aws.String(`"etag"`)}, nil
 }
 
 func (m *memS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {

@@ -407,7 +407,7 @@ func (c *Client) checkRewrappable(env *envelope.Envelope) error {
 		return fmt.Errorf("%w: a V1 (AES/CBC) object cannot be rewrapped; re-encrypt it (read it and put it again)", envelope.ErrUnsupported)
 	case envelope.IsLegacyWrap(env.Key.Algorithm) && !c.opts.EnableLegacyWrappingAlgorithms:
 		return fmt.Errorf("%w: wrap algorithm %s is legacy; enable legacy wrapping algorithms to rewrap it", envelope.ErrDisallowed, env.Key.Algorithm)
-	case env.Format != envelope.FormatV3 && c.opts.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt:
+	case env.Format != envelope.FormatV3 && env.Format != envelope.FormatSegmented && c.opts.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt:
 		return fmt.Errorf("%w: %v object is not key-committing and %v reads only V3; use RequireEncryptAllowDecrypt to rewrap it", envelope.ErrPolicy, env.Format, c.opts.CommitmentPolicy)
 	}
 	return nil
@@ -479,6 +479,8 @@ func sameEnvelope(old, decoded *envelope.Envelope, key *envelope.WrappedKey) err
 		!bytes.Equal(decoded.IV, old.IV),
 		!bytes.Equal(decoded.MessageID, old.MessageID),
 		!bytes.Equal(decoded.Commitment, old.Commitment),
+		!bytes.Equal(decoded.ObjectID, old.ObjectID),
+		decoded.SegmentSize != old.SegmentSize,
 		decoded.PlaintextLength != old.PlaintextLength,
 		decoded.Key.Algorithm != key.Algorithm,
 		!bytes.Equal(decoded.Key.Ciphertext, key.Ciphertext),
@@ -494,6 +496,7 @@ func sameEnvelope(old, decoded *envelope.Envelope, key *envelope.WrappedKey) err
 var wrapFields = map[string]bool{
 	"x-amz-key-v2": true, "x-amz-wrap-alg": true, "x-amz-matdesc": true,
 	"x-amz-3": true, "x-amz-w": true, "x-amz-m": true, "x-amz-t": true,
+	"x-s3e-k": true, "x-s3e-w": true, "x-s3e-m": true,
 }
 
 // replaceEnvelope returns meta with the wrap fields replaced by env's and
