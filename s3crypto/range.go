@@ -87,13 +87,21 @@ func (r byteRange) resolve(p int64) (off, n int64, err error) {
 func (r byteRange) guess(size int) string {
 	s := int64(size)
 	stride := s + segment.Overhead
+	// Offsets past 2^50 (far beyond S3's largest object) all mean "past the
+	// end"; capping them keeps the arithmetic below from overflowing into a
+	// Range header S3 would ignore (and answer with the whole object).
+	first, last, suffix := min(r.first, 1<<50), min(r.last, 1<<50), min(r.suffix, 1<<50)
 	switch {
-	case r.suffix > 0:
-		return fmt.Sprintf("bytes=-%d", ((r.suffix+s-1)/s+1)*stride)
-	case r.last < 0:
-		return fmt.Sprintf("bytes=%d-", r.first/s*stride)
+	case suffix > 0:
+		// The last N bytes start up to S-1 bytes into a segment (the final
+		// one holds 1…S) and span at most 1+⌈(N-1)/S⌉ segments: this is
+		// the largest ciphertext suffix they can need, and less than S+16
+		// bytes more than they do need.
+		return fmt.Sprintf("bytes=-%d", suffix+s-1+segment.Overhead*(1+(suffix+s-2)/s))
+	case last < 0:
+		return fmt.Sprintf("bytes=%d-", first/s*stride)
 	}
-	return fmt.Sprintf("bytes=%d-%d", r.first/s*stride, (r.last/s+1)*stride-1)
+	return fmt.Sprintf("bytes=%d-%d", first/s*stride, (last/s+1)*stride-1)
 }
 
 // parseContentRange reads "bytes first-last/size".
