@@ -17,10 +17,15 @@ import (
 type Format = envelope.Format
 
 // Formats that Client writes. FormatV3 (key-committing) is the default;
-// FormatV2 is for readers that predate V3.
+// FormatV2 is for readers that predate V3. FormatSegmented is this
+// library's own key-committing format (docs/segmented-format.md): released
+// segment by segment as it verifies, authenticated ranged reads and random
+// access (NewReaderAt), sealed and opened on several cores, no 64 GiB limit;
+// AWS's clients cannot read it.
 const (
-	FormatV2 = envelope.FormatV2
-	FormatV3 = envelope.FormatV3
+	FormatV2        = envelope.FormatV2
+	FormatV3        = envelope.FormatV3
+	FormatSegmented = envelope.FormatSegmented
 )
 
 // CommitmentPolicy decides which formats are written and read; see
@@ -37,7 +42,8 @@ const (
 // Options configure a Client. The zero value is the strictest: V3 written,
 // only V3 read, envelopes in object metadata, no legacy algorithms.
 type Options struct {
-	// Config holds Format, CommitmentPolicy, the legacy switches
+	// Config holds Format, CommitmentPolicy, the segment settings
+	// (SegmentSize, SegmentWorkers), the legacy switches
 	// (EnableLegacyUnauthenticatedModes, EnableLegacyWrappingAlgorithms) and
 	// the spool settings (SpoolDir, SpoolMemory); its fields are promoted.
 	envelope.Config
