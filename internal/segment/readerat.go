@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,8 @@ type ReaderAt struct {
 }
 
 // NewReaderAt checks that size is a body length a sealer produces and that
-// the final segment opens as final, and returns the ReaderAt.
+// the final segment opens as final, and returns the ReaderAt. A source
+// that returns fewer bytes than asked fails.
 func (c *Cipher) NewReaderAt(src io.ReaderAt, size int64, workers int) (*ReaderAt, error) {
 	p, n, ok := PlaintextSize(size, c.size)
 	if !ok {
@@ -32,7 +34,10 @@ func (c *Cipher) NewReaderAt(src io.ReaderAt, size int64, workers int) (*ReaderA
 	stride := int64(c.size) + Overhead
 	start := (n - 1) * stride
 	buf := make([]byte, size-start)
-	if _, err := src.ReadAt(buf, start); err != nil && !(errors.Is(err, io.EOF)) {
+	if k, err := src.ReadAt(buf, start); k < len(buf) {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: source ended %d bytes early", ErrAuthentication, len(buf)-k)
+		}
 		return nil, err
 	}
 	last, err := c.Open(buf[:0], buf, n-1, true)
@@ -45,9 +50,12 @@ func (c *Cipher) NewReaderAt(src io.ReaderAt, size int64, workers int) (*ReaderA
 // Size is the plaintext size.
 func (r *ReaderAt) Size() int64 { return r.plain }
 
+// maxFetch bounds the ciphertext one ReadAt fetches (and holds) at once.
+const maxFetch = 8 << 20
+
 // ReadAt reads len(p) plaintext bytes from off. It fetches only the segments
-// that hold them (and not the final one, which it holds), in one read of
-// the source, and returns io.EOF when p reaches past the end.
+// that hold them (and not the final one, which it holds), with one read of
+// the source per 8 MiB, and returns io.EOF when p reaches past the end.
 func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("segment: ReadAt at a negative offset")
@@ -59,27 +67,32 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), r.plain)
-	want := int(end - off)
 	s := int64(r.c.size)
+	stride := s + Overhead
 	lastStart := (r.n - 1) * s
 	n := 0
-	if off < lastStart {
-		stop := min(end, lastStart)
-		_, _, cstart, cstop := Span(r.c.size, r.plain, off, stop)
-		src := io.NewSectionReader(r.src, cstart, cstop-cstart)
-		rd := r.c.OpenRangeReader(src, r.plain, off, stop, r.workers)
-		k, err := io.ReadFull(rd, p[:stop-off])
-		n += k
-		if err != nil {
-			if err == io.ErrUnexpectedEOF || err == io.EOF {
-				err = fmt.Errorf("%w: source ended early", ErrAuthentication)
+	for pos := off; pos < min(end, lastStart); {
+		stop := min(end, lastStart, (pos/s+max(1, maxFetch/stride))*s)
+		_, _, cstart, cstop := Span(r.c.size, r.plain, pos, stop)
+		buf := make([]byte, cstop-cstart)
+		k, err := r.src.ReadAt(buf, cstart)
+		if k < len(buf) {
+			if err == nil || err == io.EOF {
+				err = fmt.Errorf("%w: source ended %d bytes early", ErrAuthentication, len(buf)-k)
 			}
 			return n, err
 		}
+		rd := r.c.OpenRangeReader(bytes.NewReader(buf), r.plain, pos, stop, r.workers)
+		m, err := io.ReadFull(rd, p[pos-off:stop-off])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		pos = stop
 	}
 	if end > lastStart {
 		from := max(off, lastStart)
-		n += copy(p[n:want], r.last[from-lastStart:end-lastStart])
+		n += copy(p[from-off:end-off], r.last[from-lastStart:end-lastStart])
 	}
 	if n < len(p) {
 		return n, io.EOF

@@ -146,10 +146,17 @@ func (r *Reader) more() (bool, error) {
 // error.
 func (r *Reader) readBatch(b *batch) {
 	b.first, b.lens, b.flags, b.outs, b.err = r.next, b.lens[:0], b.flags[:0], b.outs[:0], nil
-	if b.buf == nil {
-		b.buf = make([]byte, r.per*r.stride)
+	if b.buf == nil && r.end >= 0 {
+		b.buf = make([]byte, r.per*r.stride) // a range: exactly what it needs
 	}
 	for k := 0; k < r.per && !r.done; k++ {
+		if need := (k + 1) * r.stride; len(b.buf) < need {
+			// A stream of unknown length: grow the buffer as segments come,
+			// so that a small object does not cost a whole batch.
+			nb := make([]byte, min(r.per*r.stride, max(need, 2*len(b.buf))))
+			copy(nb, b.buf[:k*r.stride])
+			b.buf = nb
+		}
 		i := r.next
 		n, err := r.fill(b.buf[k*r.stride : k*r.stride+r.in])
 		if err != nil && err != io.EOF {
