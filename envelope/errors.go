@@ -8,7 +8,10 @@ import "errors"
 var (
 	// ErrAuthentication means the object failed authentication: a tampered
 	// body, tag, commitment, IV or message ID, or a wrapped key that does not
-	// unwrap under the master key. No plaintext is released when it is returned.
+	// unwrap under the master key. No unauthenticated plaintext is ever
+	// released: for V2 and V3 none at all; a segmented object may have
+	// released the segments before the fault, each authenticated, and is
+	// then incomplete.
 	ErrAuthentication = errors.New("s3envelope: authentication failed")
 
 	// ErrNoMasterKey means no master key at hand matches the stored

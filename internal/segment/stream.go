@@ -33,6 +33,7 @@ type Reader struct {
 	next    int64 // index of the next segment to read
 	end     int64 // index after the last segment to read, or -1: until the source ends
 	final   int64 // index of the final segment when known (ranges), else -1
+	lastIn  int   // bytes of the final segment when known (ranges)
 	peek    []byte
 	done    bool  // the last segment has been read, or reading failed
 	skip    int64 // output bytes still to drop
@@ -74,6 +75,7 @@ func (c *Cipher) OpenRangeReader(ciphertext io.Reader, p, off, end int64, worker
 	r := c.newReader(ciphertext, false, first, last+1, Count(p, c.size)-1, workers)
 	r.skip = off - first*int64(c.size)
 	r.limit = end - off
+	r.lastIn = int(p-(Count(p, c.size)-1)*int64(c.size)) + Overhead
 	return r
 }
 
@@ -173,6 +175,10 @@ func (r *Reader) readBatch(b *batch) {
 				b.err = fmt.Errorf("%w: body ends inside segment %d", ErrAuthentication, i)
 			case !full && !final:
 				b.err = fmt.Errorf("%w: segment %d is short but not the last", ErrAuthentication, i)
+			case final && n != r.lastIn:
+				// The claimed size gives the final segment its length: a
+				// source that ends elsewhere is not that object.
+				b.err = fmt.Errorf("%w: final segment %d of %d bytes, the object's size says %d", ErrAuthentication, i, n, r.lastIn)
 			case last && full:
 				more, err := r.more()
 				if err != nil {
