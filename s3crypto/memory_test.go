@@ -111,7 +111,8 @@ func TestPeakMemory(t *testing.T) {
 	}
 	const bound = 64 << 20
 	api := &diskS3{dir: t.TempDir(), meta: map[string]map[string]string{}}
-	c := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.SpoolDir = t.TempDir() })
+	v3 := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.SpoolDir = t.TempDir() })
+	seg := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.Format = s3crypto.FormatSegmented })
 	ctx := context.Background()
 	runtime.GC()
 	var base runtime.MemStats
@@ -119,11 +120,14 @@ func TestPeakMemory(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
+		c    *s3crypto.Client
 		body func() io.Reader
 	}{
-		{"seekable", func() io.Reader { return &generator{size: size, seed: 3} }},
-		{"unknown-length", func() io.Reader { return io.MultiReader(&generator{size: size, seed: 3}) }},
+		{"V3-seekable", v3, func() io.Reader { return &generator{size: size, seed: 3} }},
+		{"V3-unknown-length", v3, func() io.Reader { return io.MultiReader(&generator{size: size, seed: 3}) }},
+		{"segmented-seekable", seg, func() io.Reader { return &generator{size: size, seed: 3} }},
 	} {
+		c := tc.c
 		stop := heapPeak()
 		start := time.Now()
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String(tc.name), Body: tc.body()})

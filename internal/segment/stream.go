@@ -40,6 +40,7 @@ type Reader struct {
 	limit   int64 // output bytes still to yield, or -1
 	err     error // returned once the queue is drained
 	queue   [][]byte
+	qbuf    [][]byte // queue's backing array, reused once the queue drains
 	sets    [2][]*batch // batch buffers: one set in use, one read ahead by WriteTo
 }
 
@@ -278,6 +279,14 @@ func (r *Reader) processRound(round []*batch) {
 // segment). done is whether reading had ended when the round was read: not
 // r.done, which WriteTo's read-ahead may be changing.
 func (r *Reader) take(round []*batch, done bool) {
+	if len(r.queue) == 0 {
+		r.queue = r.qbuf[:0]
+	}
+	defer func() {
+		if cap(r.queue) > cap(r.qbuf) {
+			r.qbuf = r.queue[:0]
+		}
+	}()
 	for _, b := range round {
 		for _, out := range b.outs {
 			if r.skip > 0 {
