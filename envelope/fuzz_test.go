@@ -32,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, cfg := range []envelope.Config{{}, {CommitmentPolicy: envelope.ForbidEncryptAllowDecrypt}} {
+	for _, cfg := range []envelope.Config{{}, {CommitmentPolicy: envelope.ForbidEncryptAllowDecrypt}, segConfig()} {
 		for _, ins := range []bool{false, true} {
 			meta, instr, _ := seal(f, kr, cfg, []byte("seed"), ins)
 			mj, _ := json.Marshal(meta)
@@ -63,7 +63,8 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzOpen opens arbitrary bodies under a valid envelope, and valid bodies
 // under fuzzed metadata: every outcome is the exact plaintext or a typed
-// error with nothing released.
+// error with nothing released — except that a segmented object may release
+// whole segments of the true plaintext before its error.
 func FuzzOpen(f *testing.F) {
 	kr, err := keyring.NewAES(make([]byte, 32), map[string]string{"kid": "fuzz"})
 	if err != nil {
@@ -72,15 +73,23 @@ func FuzzOpen(f *testing.F) {
 	plaintext := []byte("the plaintext that fuzzing must never see altered")
 	cfg := envelope.Config{CommitmentPolicy: envelope.RequireEncryptAllowDecrypt}
 	type stored struct {
-		meta map[string]string
-		body []byte
+		meta  map[string]string
+		body  []byte
+		plain []byte
 	}
 	var objs []stored
-	for _, c := range []envelope.Config{{}, {CommitmentPolicy: envelope.ForbidEncryptAllowDecrypt}} {
-		meta, _, body := seal(f, kr, c, plaintext, false)
-		objs = append(objs, stored{meta, body})
+	segPlain := bytes.Repeat(plaintext, 2*testSegment/len(plaintext)+1) // 3 segments
+	for _, c := range []envelope.Config{{}, {CommitmentPolicy: envelope.ForbidEncryptAllowDecrypt}, segConfig()} {
+		p := plaintext
+		if c.Format == envelope.FormatSegmented {
+			p = segPlain
+		}
+		meta, _, body := seal(f, kr, c, p, false)
+		objs = append(objs, stored{meta, body, p})
 		f.Add(uint8(len(objs)-1), body, "", "")
 	}
+	f.Add(uint8(2), objs[2].body[:testSegment+envelope.SegmentOverhead], "", "")
+	f.Add(uint8(2), objs[2].body, "x-s3e-s", "8192")
 	f.Add(uint8(0), objs[0].body, "x-amz-c", "114")
 	f.Add(uint8(1), objs[1].body, "x-amz-tag-len", "96")
 	f.Fuzz(func(t *testing.T, which uint8, body []byte, key, value string) {
@@ -105,7 +114,13 @@ func FuzzOpen(f *testing.F) {
 		}
 		got, err := io.ReadAll(pt)
 		pt.Close()
-		if err != nil || !bytes.Equal(got, plaintext) {
+		if err != nil && e.Format == envelope.FormatSegmented {
+			if !typed(err) || len(got)%e.SegmentSize != 0 || !bytes.HasPrefix(o.plain, got) {
+				t.Fatalf("segmented read failed with %v after %d bytes that are not whole segments of the plaintext", err, len(got))
+			}
+			return
+		}
+		if err != nil || !bytes.Equal(got, o.plain) {
 			t.Fatalf("opened to %q, %v", got, err)
 		}
 	})

@@ -137,9 +137,6 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // ---- Drains: ways to take all output of a Reader. ----
 
-// onlyReader hides every method but Read (so io.Copy cannot use WriteTo).
-type onlyReader struct{ io.Reader }
-
 // onlyWriter hides every method but Write.
 type onlyWriter struct{ io.Writer }
 

@@ -40,7 +40,7 @@ type Reader struct {
 	limit   int64 // output bytes still to yield, or -1
 	err     error // returned once the queue is drained
 	queue   [][]byte
-	qbuf    [][]byte // queue's backing array, reused once the queue drains
+	qbuf    [][]byte    // queue's backing array, reused once the queue drains
 	sets    [2][]*batch // batch buffers: one set in use, one read ahead by WriteTo
 }
 
