@@ -22,6 +22,7 @@ type Sealer struct {
 	stream  *gcmstream.Stream // V2, V3
 	seg     *segment.Cipher   // segmented
 	workers int
+	parts   partState // SealPart's record, for Tag
 }
 
 // NewSealer starts a new object in the format cfg writes: it makes a fresh

@@ -129,20 +129,28 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 		return nil, err
 	}
 	if instruction != nil {
-		_, err := c.api.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:              in.Bucket,
-			Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
-			Body:                bytes.NewReader(instruction),
-			ContentLength:       aws.Int64(int64(len(instruction))),
-			Metadata:            map[string]string{envelope.InstructionMarker: ""},
-			ExpectedBucketOwner: in.ExpectedBucketOwner,
-			RequestPayer:        in.RequestPayer,
-		}, optFns...)
-		if err != nil {
-			return nil, fmt.Errorf("s3crypto: PutObject %s: object stored but its instruction file was not, so it cannot be read: %w", objectName(in.Bucket, in.Key), err)
+		if err := c.putInstruction(ctx, in, instruction, optFns); err != nil {
+			return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
 		}
 	}
 	return out, nil
+}
+
+// putInstruction writes the instruction file of the object in names.
+func (c *Client) putInstruction(ctx context.Context, in *s3.PutObjectInput, instruction []byte, optFns []func(*s3.Options)) error {
+	_, err := c.api.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:              in.Bucket,
+		Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+		Body:                bytes.NewReader(instruction),
+		ContentLength:       aws.Int64(int64(len(instruction))),
+		Metadata:            map[string]string{envelope.InstructionMarker: ""},
+		ExpectedBucketOwner: in.ExpectedBucketOwner,
+		RequestPayer:        in.RequestPayer,
+	}, optFns...)
+	if err != nil {
+		return fmt.Errorf("object stored but its instruction file was not, so it cannot be read: %w", err)
+	}
+	return nil
 }
 
 // sealedBody returns the request body for plaintext src, the plaintext

@@ -173,6 +173,10 @@ func (noRewrapS3) UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...fu
 	return nil, errNoRewrap
 }
 
+func (noRewrapS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	return nil, errNoRewrap
+}
+
 func (noRewrapS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
 	return nil, errNoRewrap
 }

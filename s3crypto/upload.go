@@ -1,0 +1,525 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3envelope/s3envelope/envelope"
+)
+
+// Multipart limits and defaults.
+const (
+	// MinPartSize is S3's smallest part (all but the last).
+	MinPartSize = 5 << 20
+	// MaxUploadParts is S3's largest number of parts.
+	MaxUploadParts = 10000
+	// DefaultPartSize is the plaintext bytes per part unless set.
+	DefaultPartSize = 8 << 20
+	// DefaultConcurrency is the number of parts in flight unless set.
+	DefaultConcurrency = 5
+	// DefaultPartRetries is how many times a failed part is sent again.
+	DefaultPartRetries = 2
+)
+
+// ErrUseUploader is returned by Client's CreateMultipartUpload and
+// UploadPart: parts passed through would reach S3 unencrypted (as AWS's Go
+// client lets them). Uploader seals every part.
+var ErrUseUploader = errors.New("s3crypto: multipart calls are not passed through (the parts would be stored unencrypted); use s3crypto.Uploader")
+
+// CreateMultipartUpload always fails with ErrUseUploader.
+func (c *Client) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	return nil, ErrUseUploader
+}
+
+// UploadPart always fails with ErrUseUploader.
+func (c *Client) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	return nil, ErrUseUploader
+}
+
+// UploaderOptions configure an Uploader.
+type UploaderOptions struct {
+	// PartSize is the plaintext bytes per part; zero means
+	// DefaultPartSize. It is raised to MinPartSize, rounded up to what the
+	// format needs (16 bytes, or the segment size), and, for a body of known
+	// length, grown so that the object fits in MaxUploadParts parts.
+	PartSize int64
+	// Concurrency is the number of parts sealed and sent at once; zero
+	// means DefaultConcurrency. An upload holds about Concurrency+1 parts in
+	// memory.
+	Concurrency int
+	// PartRetries is how many times a failed part is sent again, with the
+	// same ciphertext, before the upload is aborted (on top of the SDK's own
+	// retries); zero means DefaultPartRetries, negative none.
+	PartRetries int
+	// Progress, if set, is called after each part is stored, with the
+	// plaintext bytes stored so far and the total (-1 when the body's length
+	// is unknown). Calls never overlap.
+	Progress func(done, total int64)
+}
+
+// Uploader stores large objects encrypted, in parts sent concurrently, in
+// the Client's format: for V2 and V3 one GCM stream across the parts (each
+// part sealed from its offset, the tag appended to the last), exactly what
+// AWS's clients read; for the segmented format whole segments per part.
+// Memory stays about (Concurrency+1) × PartSize whatever the object's size.
+// It is safe for concurrent use.
+type Uploader struct {
+	c    *Client
+	opts UploaderOptions
+}
+
+// NewUploader returns an Uploader that encrypts with c.
+func NewUploader(c *Client, optFns ...func(*UploaderOptions)) *Uploader {
+	u := &Uploader{c: c}
+	for _, fn := range optFns {
+		fn(&u.opts)
+	}
+	return u
+}
+
+// UploadOutput describes a stored object.
+type UploadOutput struct {
+	// ETag and VersionId are S3's, of the stored (encrypted) object.
+	ETag, VersionId *string
+	// UploadID is the multipart upload's, or nil when the object was small
+	// enough for one PutObject.
+	UploadID *string
+	// Parts is the number of parts (1 for a PutObject).
+	Parts int
+	// Size is the plaintext's length.
+	Size int64
+}
+
+// Upload encrypts in.Body under a fresh data key and stores it, as one
+// PutObject when it fits in one part and as a multipart upload otherwise.
+// The body is read once, in order; its length may be unknown. in's
+// attributes (metadata, content type, tags, storage class, server-side
+// encryption, object lock, …) go to the object; ContentMD5 and Checksum*
+// values are refused (ErrPlaintextChecksum), ChecksumAlgorithm checksums
+// each part's ciphertext.
+//
+// A part that fails is sent again with the same ciphertext; an upload that
+// fails or whose ctx is cancelled is aborted, so no parts are left behind
+// (if the abort itself fails, the error says so and names the upload). The
+// envelope is in the object's metadata from the start, so it exists only
+// with the complete object; an instruction file is written after it.
+func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*UploadOutput, error) {
+	c := u.c
+	if in == nil {
+		return nil, errors.New("s3crypto: Upload: nil input")
+	}
+	name := objectName(in.Bucket, in.Key)
+	if err := checkPlaintextChecksums(in); err != nil {
+		return nil, err
+	}
+	if in.WriteOffsetBytes != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: appending (WriteOffsetBytes) cannot extend an encrypted object", name)
+	}
+	current := c.provider.Current()
+	if current == nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w: the provider has no current master key", name, envelope.ErrNoMasterKey)
+	}
+	size, body, err := bodyLength(in.Body, in.ContentLength)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+	}
+	sealer, err := envelope.NewSealer(ctx, current, c.opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+	}
+	if size >= 0 {
+		if _, err := sealer.CiphertextSize(size); err != nil {
+			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+		}
+	}
+	partSize := u.partSize(sealer, size)
+	concurrency := u.opts.Concurrency
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	up := &upload{
+		u: u, in: in, name: name, optFns: optFns, sealer: sealer, src: body,
+		size: size, partSize: partSize, concurrency: concurrency,
+		bufSize: sealer.PartSize(int(partSize)) + envelope.TagSize,
+	}
+	return up.run(ctx)
+}
+
+// bodyLength returns the plaintext length of body (-1 when unknown) and the
+// reader to take exactly that many bytes from.
+func bodyLength(body io.Reader, contentLength *int64) (int64, io.Reader, error) {
+	if body == nil {
+		return 0, bytes.NewReader(nil), nil
+	}
+	size := int64(-1)
+	if s, ok := body.(io.Seeker); ok {
+		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
+			if end, err := s.Seek(0, io.SeekEnd); err == nil {
+				if _, err := s.Seek(cur, io.SeekStart); err != nil {
+					return 0, nil, err
+				}
+				size = end - cur
+			}
+		}
+	}
+	if contentLength != nil {
+		if *contentLength < 0 || (size >= 0 && *contentLength > size) {
+			return 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, size)
+		}
+		size = *contentLength
+		body = &exactReader{r: io.LimitReader(body, size), left: size}
+	}
+	return size, body, nil
+}
+
+// partSize is the plaintext bytes per part for an object of size bytes
+// (-1: unknown).
+func (u *Uploader) partSize(s *envelope.Sealer, size int64) int64 {
+	ps := u.opts.PartSize
+	if ps <= 0 {
+		ps = DefaultPartSize
+	}
+	ps = max(ps, MinPartSize)
+	if size > 0 {
+		ps = max(ps, (size+MaxUploadParts-1)/MaxUploadParts)
+	}
+	align := int64(s.PartAlign())
+	return (ps + align - 1) / align * align
+}
+
+// upload is one Upload in progress.
+type upload struct {
+	u           *Uploader
+	in          *s3.PutObjectInput
+	name        string
+	optFns      []func(*s3.Options)
+	sealer      *envelope.Sealer
+	src         io.Reader
+	size        int64
+	partSize    int64
+	concurrency int
+	bufSize     int
+
+	peek     []byte // a byte read past the current part, if any
+	uploadID *string
+
+	mu       sync.Mutex
+	done     int64
+	err      error
+	parts    []types.CompletedPart
+	progress sync.Mutex
+}
+
+// part is one part read from the body.
+type part struct {
+	number int32
+	off    int64
+	buf    []byte
+	n      int
+	last   bool
+}
+
+// readPart reads the next part into buf: up to partSize bytes, then one
+// byte more to learn whether the body ends there.
+func (up *upload) readPart(buf []byte, number int32, off int64) (*part, error) {
+	n := 0
+	if len(up.peek) == 1 {
+		buf[0] = up.peek[0]
+		up.peek = up.peek[:0]
+		n = 1
+	}
+	k, err := io.ReadFull(up.src, buf[n:up.partSize])
+	n += k
+	p := &part{number: number, off: off, buf: buf, n: n}
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		p.last = true
+		return p, nil
+	case err != nil:
+		return nil, err
+	}
+	var b [1]byte
+	k, err = io.ReadFull(up.src, b[:])
+	switch {
+	case k == 1:
+		up.peek = append(up.peek[:0], b[0])
+	case err == io.EOF:
+		p.last = true
+	default:
+		return nil, err
+	}
+	return p, nil
+}
+
+func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
+	c := up.u.c
+	up.peek = make([]byte, 0, 1)
+	first, err := up.readPart(make([]byte, up.bufSize), 1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: reading the body: %w", up.name, err)
+	}
+	if first.last {
+		// One part: a plain encrypted PutObject.
+		req := *up.in
+		req.Body = bytes.NewReader(first.buf[:first.n])
+		req.ContentLength = aws.Int64(int64(first.n))
+		out, err := c.PutObject(ctx, &req, up.optFns...)
+		if err != nil {
+			return nil, err
+		}
+		up.report(int64(first.n))
+		return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, Parts: 1, Size: int64(first.n)}, nil
+	}
+
+	env := up.sealer.Envelope()
+	if up.size >= 0 {
+		env.PlaintextLength = up.size
+	}
+	var envMeta map[string]string
+	var instruction []byte
+	if c.opts.InstructionFile {
+		envMeta, instruction, err = env.Instruction()
+	} else {
+		envMeta, err = env.Metadata()
+	}
+	if err != nil {
+		return nil, err
+	}
+	meta, err := mergeMetadata(up.in.Metadata, envMeta)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+	}
+	mpu, err := c.api.CreateMultipartUpload(ctx, createInput(up.in, meta), up.optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: starting the multipart upload: %w", up.name, err)
+	}
+	up.uploadID = mpu.UploadId
+
+	total, err := up.sendParts(ctx, first)
+	if err == nil {
+		var out *s3.CompleteMultipartUploadOutput
+		if out, err = up.complete(ctx); err == nil {
+			if instruction != nil {
+				if err = c.putInstruction(ctx, up.in, instruction, up.optFns); err != nil {
+					return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+				}
+			}
+			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadID: up.uploadID, Parts: len(up.parts), Size: total}, nil
+		}
+	}
+	if aerr := up.abort(ctx); aerr != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w; and aborting upload %s failed, so its parts remain: %w", up.name, err, aws.ToString(up.uploadID), aerr)
+	}
+	return nil, fmt.Errorf("s3crypto: Upload %s: %w (upload aborted)", up.name, err)
+}
+
+// sendParts reads, seals and uploads every part, at most concurrency at
+// once, and returns the plaintext length.
+func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, up.concurrency+1)
+	for range up.concurrency {
+		free <- nil // allocated on first use
+	}
+	work := make(chan *part)
+	var sealed sync.WaitGroup // parts before the last, until sealed
+	var workers sync.WaitGroup
+	for range up.concurrency {
+		workers.Go(func() {
+			for p := range work {
+				if err := up.sendPart(ctx, p, &sealed); err != nil {
+					up.fail(err)
+					cancel()
+				}
+				free <- p.buf
+			}
+		})
+	}
+
+	p := first
+	var total int64
+	var err error
+	for {
+		total += int64(p.n)
+		if !p.last {
+			sealed.Add(1)
+		}
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			if !p.last {
+				sealed.Done()
+			}
+		}
+		if p.last || ctx.Err() != nil {
+			break
+		}
+		if p.number == MaxUploadParts {
+			err = fmt.Errorf("the body is longer than %d parts of %d bytes; set a larger PartSize", MaxUploadParts, up.partSize)
+			break
+		}
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if buf == nil {
+			buf = make([]byte, up.bufSize)
+		}
+		next, rerr := up.readPart(buf, p.number+1, p.off+int64(p.n))
+		if rerr != nil {
+			err = fmt.Errorf("reading the body: %w", rerr)
+			break
+		}
+		p = next
+	}
+	close(work)
+	if err != nil {
+		up.fail(err)
+		cancel()
+	}
+	workers.Wait()
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.err != nil {
+		return 0, up.err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if up.size >= 0 && total != up.size {
+		return 0, fmt.Errorf("the body held %d bytes, not %d", total, up.size)
+	}
+	return total, nil
+}
+
+// sendPart seals a part in place and uploads it, retrying with the same
+// ciphertext; the last part waits for every other part to be sealed, then
+// carries the V2/V3 tag.
+func (up *upload) sendPart(ctx context.Context, p *part, sealed *sync.WaitGroup) error {
+	ct, err := up.sealer.SealPart(p.buf, p.n, p.off, p.last)
+	if !p.last {
+		sealed.Done()
+	}
+	if err != nil {
+		return err
+	}
+	if p.last {
+		sealed.Wait()
+		tag, err := up.sealer.Tag()
+		if err != nil {
+			return err
+		}
+		ct = append(ct, tag...)
+	}
+	retries := up.u.opts.PartRetries
+	if retries == 0 {
+		retries = DefaultPartRetries
+	}
+	in := &s3.UploadPartInput{
+		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID, PartNumber: aws.Int32(p.number),
+		ContentLength:        aws.Int64(int64(len(ct))),
+		ChecksumAlgorithm:    up.in.ChecksumAlgorithm,
+		SSECustomerAlgorithm: up.in.SSECustomerAlgorithm, SSECustomerKey: up.in.SSECustomerKey, SSECustomerKeyMD5: up.in.SSECustomerKeyMD5,
+		ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
+	}
+	var out *s3.UploadPartOutput
+	for attempt := 0; ; attempt++ {
+		in.Body = bytes.NewReader(ct)
+		out, err = up.u.c.api.UploadPart(ctx, in, up.optFns...)
+		if err == nil || attempt >= retries || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("part %d: %w", p.number, err)
+	}
+	up.mu.Lock()
+	up.parts = append(up.parts, types.CompletedPart{
+		PartNumber: aws.Int32(p.number), ETag: out.ETag,
+		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
+		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256,
+	})
+	up.mu.Unlock()
+	up.report(int64(p.n))
+	return nil
+}
+
+func (up *upload) fail(err error) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.err == nil {
+		up.err = err
+	}
+}
+
+// report adds n plaintext bytes to the progress and calls Progress.
+func (up *upload) report(n int64) {
+	if up.u.opts.Progress == nil {
+		return
+	}
+	up.progress.Lock()
+	defer up.progress.Unlock()
+	up.done += n
+	up.u.opts.Progress(up.done, up.size)
+}
+
+func (up *upload) complete(ctx context.Context) (*s3.CompleteMultipartUploadOutput, error) {
+	sort.Slice(up.parts, func(i, j int) bool { return *up.parts[i].PartNumber < *up.parts[j].PartNumber })
+	out, err := up.u.c.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
+		MultipartUpload:      &types.CompletedMultipartUpload{Parts: up.parts},
+		SSECustomerAlgorithm: up.in.SSECustomerAlgorithm, SSECustomerKey: up.in.SSECustomerKey, SSECustomerKeyMD5: up.in.SSECustomerKeyMD5,
+		ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
+		IfMatch: up.in.IfMatch, IfNoneMatch: up.in.IfNoneMatch,
+	}, up.optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("completing the multipart upload: %w", err)
+	}
+	return out, nil
+}
+
+// abort aborts the upload even when ctx is cancelled.
+func (up *upload) abort(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_, err := up.u.c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
+		ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
+	}, up.optFns...)
+	return err
+}
+
+// createInput is the CreateMultipartUpload request for a PutObject request
+// whose metadata (with the envelope) is meta.
+func createInput(in *s3.PutObjectInput, meta map[string]string) *s3.CreateMultipartUploadInput {
+	return &s3.CreateMultipartUploadInput{
+		Bucket: in.Bucket, Key: in.Key, Metadata: meta,
+		ACL: in.ACL, CacheControl: in.CacheControl, ContentDisposition: in.ContentDisposition,
+		ContentEncoding: in.ContentEncoding, ContentLanguage: in.ContentLanguage, ContentType: in.ContentType,
+		Expires: in.Expires, GrantFullControl: in.GrantFullControl, GrantRead: in.GrantRead,
+		GrantReadACP: in.GrantReadACP, GrantWriteACP: in.GrantWriteACP,
+		ObjectLockLegalHoldStatus: in.ObjectLockLegalHoldStatus, ObjectLockMode: in.ObjectLockMode,
+		ObjectLockRetainUntilDate: in.ObjectLockRetainUntilDate,
+		ServerSideEncryption:      in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, BucketKeyEnabled: in.BucketKeyEnabled,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
+		StorageClass: in.StorageClass, Tagging: in.Tagging, WebsiteRedirectLocation: in.WebsiteRedirectLocation,
+		ChecksumAlgorithm: in.ChecksumAlgorithm,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
+	}
+}

@@ -1,0 +1,108 @@
+package s3crypto_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/s3crypto"
+)
+
+// uploadVariants are every format written, in metadata and instruction files.
+var uploadVariants = append(variants, variant{s3crypto.FormatSegmented, false}, variant{s3crypto.FormatSegmented, true})
+
+// TestUploadRoundTrips uploads through the Uploader to versitygw, with one
+// and several parts in flight, bodies of known and unknown length, and
+// reads each object back with GetObject.
+func TestUploadRoundTrips(t *testing.T) {
+	api, bucket := realS3(t)
+	ctx := context.Background()
+	kr := masterKeys(t)[0]
+	for _, v := range uploadVariants {
+		c := newClient(t, api, kr, v.apply)
+		for _, conc := range []int{1, 8} {
+			for _, size := range []int64{0, 1, 5<<20 - 1, 5 << 20, 5<<20 + 1, 17<<20 + 3} {
+				for _, known := range []bool{true, false} {
+					name := fmt.Sprintf("upload/%v/c%d/%d/known=%v", v, conc, size, known)
+					t.Run(name, func(t *testing.T) {
+						var body io.Reader = &generator{size: size, seed: uint64(size)}
+						if !known {
+							body = io.MultiReader(body)
+						}
+						var calls int
+						var last int64
+						up := s3crypto.NewUploader(c, func(o *s3crypto.UploaderOptions) {
+							o.Concurrency = conc
+							o.PartSize = s3crypto.MinPartSize
+							o.Progress = func(done, total int64) {
+								calls++
+								require.GreaterOrEqual(t, done, last)
+								last = done
+								if known {
+									require.Equal(t, size, total)
+								} else {
+									require.EqualValues(t, -1, total)
+								}
+							}
+						})
+						out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(name), Body: body})
+						require.NoError(t, err)
+						require.Equal(t, size, out.Size)
+						require.Equal(t, size, last)
+						require.Equal(t, out.Parts, calls)
+						if size > 5<<20 {
+							require.NotNil(t, out.UploadID)
+							require.Greater(t, out.Parts, 1)
+						}
+						got, n, err := func() (string, int64, error) {
+							o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(name)})
+							if err != nil {
+								return "", 0, err
+							}
+							defer o.Body.Close()
+							return digest(o.Body)
+						}()
+						require.NoError(t, err)
+						require.Equal(t, size, n)
+						want, _, _ := digest(&generator{size: size, seed: uint64(size)})
+						require.Equal(t, want, got)
+
+						// And with the Downloader's parallel ranged GETs.
+						var dlDone, dlTotal int64
+						dl := s3crypto.NewDownloader(c, func(o *s3crypto.DownloaderOptions) {
+							o.Concurrency = conc
+							o.PartSize = 1 << 20
+							o.Progress = func(done, total int64) { dlDone, dlTotal = done, total }
+						})
+						h := sha256.New()
+						n, err = dl.Download(ctx, h, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(name)})
+						require.NoError(t, err)
+						require.Equal(t, size, n)
+						require.Equal(t, want, hex.EncodeToString(h.Sum(nil)))
+						if size > 0 {
+							require.Equal(t, size, dlDone)
+							require.Equal(t, size, dlTotal)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestMultipartPassThroughRefused: the low-level calls never send plaintext.
+func TestMultipartPassThroughRefused(t *testing.T) {
+	c := newClient(t, newMemS3(), masterKeys(t)[0])
+	_, err := c.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	require.ErrorIs(t, err, s3crypto.ErrUseUploader)
+	_, err = c.UploadPart(context.Background(), &s3.UploadPartInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader([]byte("plaintext"))})
+	require.ErrorIs(t, err, s3crypto.ErrUseUploader)
+}
