@@ -519,7 +519,7 @@ func createInput(in *s3.PutObjectInput, meta map[string]string) *s3.CreateMultip
 		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, BucketKeyEnabled: in.BucketKeyEnabled,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 		StorageClass: in.StorageClass, Tagging: in.Tagging, WebsiteRedirectLocation: in.WebsiteRedirectLocation,
-		ChecksumAlgorithm: in.ChecksumAlgorithm,
+		ChecksumAlgorithm:   in.ChecksumAlgorithm,
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
 	}
 }
