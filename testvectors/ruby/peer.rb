@@ -191,8 +191,9 @@ begin
     end
   when 'get-v2'
     die('need --out FILE') unless opts[:out]
-    # response_target writes the plaintext only after the whole object has
-    # been read and, for GCM, authenticated.
+    # The gem writes each decrypted chunk to response_target as it arrives
+    # and checks the GCM tag only at the end: a refused object leaves its
+    # unauthenticated plaintext in the file (multipart_test.go shows it).
     v2_client(opts).get_object(bucket: opts[:bucket], key: opts[:key],
                                response_target: opts[:out])
   when 'put-kms'
