@@ -145,13 +145,20 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 	var fetchers sync.WaitGroup
 	for range concurrency {
 		fetchers.Go(func() {
-			for i := range next {
+			for {
+				// A buffer first, then an index: so the lowest part not
+				// yet written always has its buffer (taken the other way
+				// round, later parts could hold every buffer while it
+				// waits, and the download would hang).
 				var buf []byte
 				select {
 				case buf = <-free:
 				case <-ctx.Done():
-					results[i] <- result{err: ctx.Err()}
-					continue
+					return
+				}
+				i, ok := <-next
+				if !ok {
+					return
 				}
 				start := int64(i) * partSize
 				n := min(partSize, size-start)

@@ -26,8 +26,10 @@ import (
 // the server refused the guarded write (HTTP 412, or 409
 // ConditionalRequestConflict). Nothing was written by the rewrap; the other
 // writer's object stands. Rewrap never retries such a write itself: read
-// the object again (Rewrap again) if it still needs rewrapping.
-var ErrConcurrentModification = errors.New("s3crypto: the object changed during the rewrap (precondition failed); the rewrap wrote nothing")
+// the object again (Rewrap again) if it still needs rewrapping. It is also
+// returned by a ranged GetObject, NewReaderAt's reads and Downloader when
+// the object was replaced between their requests (If-Match failed).
+var ErrConcurrentModification = errors.New("s3crypto: the object changed while it was being read or rewrapped (precondition failed); nothing was written")
 
 // ErrRotationNotEnforced is returned (wrapped) by Rewrap with
 // EnforceRotation when the old master key can still unwrap the new wrapped

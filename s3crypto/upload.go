@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
 )
 
 // Multipart limits and defaults.
@@ -133,24 +134,35 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 	}
-	sealer, err := envelope.NewSealer(ctx, current, c.opts.Config)
-	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+	// The shape of the object's format, to size parts before a data key is
+	// made (a body that fits one part goes through PutObject, which makes
+	// its own).
+	shape := &envelope.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
+	align := int64(envelope.TagSize)
+	if shape.Format == envelope.FormatSegmented {
+		if shape.SegmentSize == 0 {
+			shape.SegmentSize = envelope.DefaultSegmentSize
+		}
+		align = int64(shape.SegmentSize)
 	}
 	if size >= 0 {
-		if _, err := sealer.CiphertextSize(size); err != nil {
+		if _, err := shape.CiphertextSize(size); err != nil {
 			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 		}
 	}
-	partSize := u.partSize(sealer, size)
+	partSize := u.partSize(align, size)
+	bufSize, err := shape.CiphertextSize(partSize)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+	}
 	concurrency := u.opts.Concurrency
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
 	up := &upload{
-		u: u, in: in, name: name, optFns: optFns, sealer: sealer, src: body,
+		u: u, in: in, name: name, optFns: optFns, current: current, src: bodyReader{body},
 		size: size, partSize: partSize, concurrency: concurrency,
-		bufSize: sealer.PartSize(int(partSize)) + envelope.TagSize,
+		bufSize: int(bufSize) + envelope.TagSize,
 	}
 	return up.run(ctx)
 }
@@ -182,9 +194,22 @@ func bodyLength(body io.Reader, contentLength *int64) (int64, io.Reader, error) 
 	return size, body, nil
 }
 
+// bodyReader keeps the body's own io.ErrUnexpectedEOF (a stream cut short,
+// as net/http reports one) from passing for io.ReadFull's, which readPart
+// takes for the end of the body: the object would be stored truncated.
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.ErrUnexpectedEOF {
+		err = fmt.Errorf("the body was cut short: %w", err)
+	}
+	return n, err
+}
+
 // partSize is the plaintext bytes per part for an object of size bytes
-// (-1: unknown).
-func (u *Uploader) partSize(s *envelope.Sealer, size int64) int64 {
+// (-1: unknown) whose parts must be multiples of align.
+func (u *Uploader) partSize(align, size int64) int64 {
 	ps := u.opts.PartSize
 	if ps <= 0 {
 		ps = DefaultPartSize
@@ -193,7 +218,6 @@ func (u *Uploader) partSize(s *envelope.Sealer, size int64) int64 {
 	if size > 0 {
 		ps = max(ps, (size+MaxUploadParts-1)/MaxUploadParts)
 	}
-	align := int64(s.PartAlign())
 	return (ps + align - 1) / align * align
 }
 
@@ -203,7 +227,8 @@ type upload struct {
 	in          *s3.PutObjectInput
 	name        string
 	optFns      []func(*s3.Options)
-	sealer      *envelope.Sealer
+	current     keyring.Keyring
+	sealer      *envelope.Sealer // made once the body needs more than one part
 	src         io.Reader
 	size        int64
 	partSize    int64
@@ -281,6 +306,12 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 		return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, Parts: 1, Size: int64(first.n)}, nil
 	}
 
+	if up.sealer, err = envelope.NewSealer(ctx, up.current, c.opts.Config); err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+	}
+	if int64(up.sealer.PartAlign()) > up.partSize || up.partSize%int64(up.sealer.PartAlign()) != 0 {
+		return nil, fmt.Errorf("s3crypto: Upload %s: internal error: part size %d does not fit the format", up.name, up.partSize)
+	}
 	env := up.sealer.Envelope()
 	if up.size >= 0 {
 		env.PlaintextLength = up.size
@@ -324,10 +355,12 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 }
 
 // sendParts reads, seals and uploads every part, at most concurrency at
-// once, and returns the plaintext length.
+// once, and returns the plaintext length. After a failure no new part is
+// sent, but the parts in flight are let finish (cancelled, a part could
+// still land after the abort and bring the upload back).
 func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	free := make(chan []byte, up.concurrency+1)
 	for range up.concurrency {
 		free <- nil // allocated on first use
@@ -338,9 +371,13 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 	for range up.concurrency {
 		workers.Go(func() {
 			for p := range work {
-				if err := up.sendPart(ctx, p, &sealed); err != nil {
+				if stopCtx.Err() != nil {
+					if !p.last {
+						sealed.Done()
+					}
+				} else if err := up.sendPart(ctx, stopCtx, p, &sealed); err != nil {
 					up.fail(err)
-					cancel()
+					stop()
 				}
 				free <- p.buf
 			}
@@ -357,12 +394,12 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 		}
 		select {
 		case work <- p:
-		case <-ctx.Done():
+		case <-stopCtx.Done():
 			if !p.last {
 				sealed.Done()
 			}
 		}
-		if p.last || ctx.Err() != nil {
+		if p.last || stopCtx.Err() != nil {
 			break
 		}
 		if p.number == MaxUploadParts {
@@ -372,9 +409,9 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 		var buf []byte
 		select {
 		case buf = <-free:
-		case <-ctx.Done():
+		case <-stopCtx.Done():
 		}
-		if ctx.Err() != nil {
+		if stopCtx.Err() != nil {
 			break
 		}
 		if buf == nil {
@@ -390,7 +427,7 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 	close(work)
 	if err != nil {
 		up.fail(err)
-		cancel()
+		stop()
 	}
 	workers.Wait()
 	up.mu.Lock()
@@ -410,7 +447,7 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 // sendPart seals a part in place and uploads it, retrying with the same
 // ciphertext; the last part waits for every other part to be sealed, then
 // carries the V2/V3 tag.
-func (up *upload) sendPart(ctx context.Context, p *part, sealed *sync.WaitGroup) error {
+func (up *upload) sendPart(ctx, stopCtx context.Context, p *part, sealed *sync.WaitGroup) error {
 	ct, err := up.sealer.SealPart(p.buf, p.n, p.off, p.last)
 	if !p.last {
 		sealed.Done()
@@ -441,7 +478,7 @@ func (up *upload) sendPart(ctx context.Context, p *part, sealed *sync.WaitGroup)
 	for attempt := 0; ; attempt++ {
 		in.Body = bytes.NewReader(ct)
 		out, err = up.u.c.api.UploadPart(ctx, in, up.optFns...)
-		if err == nil || attempt >= retries || ctx.Err() != nil {
+		if err == nil || attempt >= retries || stopCtx.Err() != nil {
 			break
 		}
 	}
@@ -493,15 +530,30 @@ func (up *upload) complete(ctx context.Context) (*s3.CompleteMultipartUploadOutp
 	return out, nil
 }
 
-// abort aborts the upload even when ctx is cancelled.
+// abort aborts the upload even when ctx is cancelled. When ctx was
+// cancelled, parts were cut off in flight and one could still land after
+// the abort and bring the upload back (S3 documents that an abort may need
+// repeating): it aborts again, after a pause, until S3 knows the upload no
+// more.
 func (up *upload) abort(ctx context.Context) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	_, err := up.u.c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
-		ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
-	}, up.optFns...)
-	return err
+	for attempt := 0; ; attempt++ {
+		_, err := up.u.c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
+			ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
+		}, up.optFns...)
+		var nsu *types.NoSuchUpload
+		switch {
+		case attempt > 0 && errors.As(err, &nsu):
+			return nil
+		case err != nil:
+			return err
+		case ctx.Err() == nil || attempt == 3:
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // createInput is the CreateMultipartUpload request for a PutObject request
