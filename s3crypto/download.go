@@ -131,7 +131,11 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 		buf []byte
 		err error
 	}
-	results := make([]chan result, parts)
+	// A ring, not one slot per part: the parts fetched and not yet written
+	// hold the concurrency buffers, so they are fewer than concurrency and
+	// consecutive, and never share a slot. Memory does not grow with the
+	// object.
+	results := make([]chan result, concurrency)
 	for i := range results {
 		results[i] = make(chan result, 1)
 	}
@@ -167,7 +171,7 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 				}
 				buf = buf[:n]
 				err := d.get(ctx, in, buf, start, optFns, name)
-				results[i] <- result{buf, err}
+				results[i%concurrency] <- result{buf, err}
 			}
 		})
 	}
@@ -186,7 +190,7 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 	for i := range parts {
 		var r result
 		select {
-		case r = <-results[i]:
+		case r = <-results[i%concurrency]:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
