@@ -91,7 +91,9 @@ type Config struct {
 	SegmentSize int
 	// SegmentWorkers bounds the goroutines that seal or open the segments
 	// of one segmented object at once; zero means GOMAXPROCS. Objects under
-	// about 1 MiB are always handled on the caller's goroutine.
+	// about 1 MiB are always handled on the caller's goroutine, and however
+	// many workers, at most 16 MiB of segments are in process at once (twice
+	// that while the next ones are read ahead).
 	SegmentWorkers int
 	// CommitmentPolicy; the zero value is RequireEncryptRequireDecrypt.
 	CommitmentPolicy CommitmentPolicy

@@ -10,6 +10,9 @@ import (
 // batchBytes is about how much one worker seals or opens at a time.
 const batchBytes = 1 << 20
 
+// maxRound bounds the bytes of the batches processed at once.
+const maxRound = 16 << 20
+
 // maxEmptyReads bounds consecutive (0, nil) reads from a source.
 const maxEmptyReads = 100
 
@@ -90,7 +93,11 @@ func (c *Cipher) newReader(src io.Reader, seal bool, first, end, final int64, wo
 	if end >= 0 {
 		r.per = int(min(int64(r.per), end-first))
 	}
-	r.workers = max(1, workers)
+	// However many cores, a round of batches stays within maxRound (two
+	// rounds with WriteTo's read-ahead): memory does not grow with the
+	// machine, nor past 2 × 16 MiB with the largest segments a stored
+	// object may name.
+	r.workers = max(1, min(workers, maxRound/(max(1, r.per)*r.stride)))
 	r.peek = make([]byte, 0, 1)
 	if end >= 0 && end <= first {
 		r.done = true // an empty range: no segment to read
