@@ -117,25 +117,34 @@ func HasEnvelope(metadata map[string]string) bool {
 }
 
 // Decode reads an object's envelope from its metadata, or, when the
-// metadata holds none (or only V3's x-amz-c/d/i), from its instruction file
-// (nil when there is none). Object metadata always wins over the
-// instruction file. Errors wrap ErrMalformed, ErrUnsupported, ErrTooLarge,
-// or ErrNoEnvelope when neither holds an envelope.
+// metadata holds no wrapped key, from its instruction file (nil when there
+// is none), merging the fields the format keeps on the object (V3's
+// x-amz-c/d/i, the segmented format's x-s3e-v/s/i/d). A wrapped key in the
+// metadata always wins over the instruction file. Errors wrap ErrMalformed
+// (including envelope fields with no wrapped key anywhere, and an
+// instruction file without one), ErrUnsupported, ErrTooLarge, or
+// ErrNoEnvelope when the metadata holds no envelope field at all and there
+// is no instruction file: the object was not client-side encrypted.
 func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 	m := lower(metadata)
 	if !HasEnvelope(m) {
 		if instruction == nil {
-			if _, ok := m[keyV3Content]; ok {
-				return nil, fmt.Errorf("%w: V3 metadata without %s and no instruction file", ErrMalformed, keyV3Key)
-			}
-			if _, ok := m[keySegVersion]; ok {
-				return nil, fmt.Errorf("%w: segmented metadata without %s and no instruction file", ErrMalformed, keySegKey)
+			// Envelope fields without a wrapped key: an encrypted object
+			// whose envelope is damaged or whose instruction file is gone,
+			// not an unencrypted one (which a caller might serve as is).
+			for k := range m {
+				if IsEnvelopeKey(k) {
+					return nil, fmt.Errorf("%w: metadata holds envelope field %s but no wrapped key, and there is no instruction file", ErrMalformed, k)
+				}
 			}
 			return nil, ErrNoEnvelope
 		}
 		ins, err := ParseInstruction(instruction)
 		if err != nil {
 			return nil, err
+		}
+		if !HasEnvelope(ins) {
+			return nil, fmt.Errorf("%w: the instruction file holds no wrapped key", ErrMalformed)
 		}
 		_, insV3Key := ins[keyV3Key]
 		_, insV3Wrap := ins[keyV3Wrap]
