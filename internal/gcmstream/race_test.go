@@ -1,5 +1,0 @@
-//go:build race
-
-package gcmstream
-
-const raceEnabled = true
