@@ -769,7 +769,6 @@ func TestParallelChunks(t *testing.T) {
 	}
 }
 
-
 func TestSealReaderWriteTo(t *testing.T) {
 	for _, n := range []int{0, 1, 17, readerChunk + 3, writeToChunk + 5, 3*writeToChunk + 16} {
 		key, nonce := make([]byte, 32), make([]byte, 12)
