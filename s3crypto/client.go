@@ -159,22 +159,11 @@ func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLengt
 	if src == nil {
 		src = bytes.NewReader(nil)
 	}
-	rs, seekable := src.(io.ReadSeeker)
-	var start int64
-	if seekable {
-		// Some seekers cannot seek (an *os.File on a pipe): stream those.
-		start, err = rs.Seek(0, io.SeekCurrent)
-		seekable = err == nil
+	rs, start, plain, seekable, err := seekableLength(src)
+	if err != nil {
+		return nil, 0, 0, nil, err
 	}
 	if seekable {
-		end, err := rs.Seek(0, io.SeekEnd)
-		if err != nil {
-			return nil, 0, 0, nil, err
-		}
-		if _, err := rs.Seek(start, io.SeekStart); err != nil {
-			return nil, 0, 0, nil, err
-		}
-		plain := end - start
 		if contentLength != nil {
 			if *contentLength > plain || *contentLength < 0 {
 				return nil, 0, 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, plain)
@@ -203,6 +192,27 @@ func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLengt
 		return nil, 0, 0, nil, err
 	}
 	return sp.Reader(), plain, size, func() { sp.Close() }, nil
+}
+
+// seekableLength returns the bytes from r's position to its end and that
+// position, leaving r where it was; seekable is false when r is no
+// io.ReadSeeker or cannot seek (an *os.File on a pipe).
+func seekableLength(r io.Reader) (rs io.ReadSeeker, start, n int64, seekable bool, err error) {
+	rs, ok := r.(io.ReadSeeker)
+	if !ok {
+		return nil, 0, 0, false, nil
+	}
+	if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
+		return nil, 0, 0, false, nil
+	}
+	end, err := rs.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	if _, err := rs.Seek(start, io.SeekStart); err != nil {
+		return nil, 0, 0, false, err
+	}
+	return rs, start, end - start, true, nil
 }
 
 // exactReader fails if its source ends before the declared length.

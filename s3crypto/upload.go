@@ -173,16 +173,12 @@ func bodyLength(body io.Reader, contentLength *int64) (int64, io.Reader, error) 
 	if body == nil {
 		return 0, bytes.NewReader(nil), nil
 	}
-	size := int64(-1)
-	if s, ok := body.(io.Seeker); ok {
-		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
-			if end, err := s.Seek(0, io.SeekEnd); err == nil {
-				if _, err := s.Seek(cur, io.SeekStart); err != nil {
-					return 0, nil, err
-				}
-				size = end - cur
-			}
-		}
+	_, _, size, seekable, err := seekableLength(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !seekable {
+		size = -1
 	}
 	if contentLength != nil {
 		if *contentLength < 0 || (size >= 0 && *contentLength > size) {
