@@ -69,7 +69,7 @@ func checkWrapInput(alg string, dataKey []byte, contentAlg string) error {
 		return wrapError(alg, fmt.Errorf("%w, got %d", errDataKeySize, len(dataKey)))
 	}
 	switch contentAlg {
-	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented:
+	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented, envelope.ContentSSEC:
 		return nil
 	}
 	return wrapError(alg, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))

@@ -112,7 +112,7 @@ func (k *KMS) Matches(w *envelope.WrappedKey) bool {
 // context returns the encryption context for a new wrap.
 func (k *KMS) wrapContext(ctx context.Context, contentAlg string) (map[string]string, error) {
 	switch contentAlg {
-	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented:
+	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented, envelope.ContentSSEC:
 	default:
 		return nil, wrapError(envelope.WrapKMSContext, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
 	}
