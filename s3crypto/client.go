@@ -56,6 +56,9 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 	for _, fn := range optFns {
 		fn(&o)
 	}
+	if o.Cipher != ClientSide && o.Cipher != ServerSideCustomerKey {
+		return nil, fmt.Errorf("s3crypto: %w: %v", envelope.ErrUnsupported, o.Cipher)
+	}
 	f, err := o.WriteFormat()
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: %w", err)
@@ -79,9 +82,20 @@ func (c *Client) Options() Options { return c.opts }
 // Options.SpoolMemory, then a temporary file in Options.SpoolDir).
 // ContentLength, if set, is the plaintext length. ContentMD5 and Checksum*
 // values are refused (ErrPlaintextChecksum).
+//
+// With ServerSideCustomerKey, the body is sent as it is and S3 encrypts it
+// under a fresh data key, which is recorded (wrapped) in <key>.ssec before
+// the object is written: the companion then holds the new key first and the
+// replaced object's key second, so an interrupted or failed write never
+// leaves the stored object without its key (a failed write puts the
+// companion back). ContentMD5 and Checksum* values describe the plaintext
+// S3 receives and are sent. SSECustomer* fields must be unset.
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: PutObject: nil input")
+	}
+	if c.ssec() {
+		return c.putSSEC(ctx, in, optFns)
 	}
 	if err := checkPlaintextChecksums(in); err != nil {
 		return nil, err
@@ -288,9 +302,19 @@ func metadataSize(m map[string]string) int {
 // AES-CTR, unauthenticated, as AWS's Java client does). PartNumber is
 // refused (ErrRange). An object with no envelope fails with
 // envelope.ErrNoEnvelope.
+//
+// With ServerSideCustomerKey, the companion <key>.ssec is read, the data
+// key unwrapped and sent as the SSE-C key, and S3's response is returned as
+// it is: S3 decrypts, including any Range or PartNumber. When S3 refuses
+// the key (the companion's second key is tried first) the error wraps
+// ErrCustomerKeyRefused; an object without a companion fails with
+// envelope.ErrNoEnvelope, or S3's NoSuchKey when it does not exist.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: GetObject: nil input")
+	}
+	if c.ssec() {
+		return c.getSSEC(ctx, in, optFns)
 	}
 	if in.PartNumber != nil {
 		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", objectName(in.Bucket, in.Key), ErrRange)
@@ -363,10 +387,16 @@ func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map
 // HeadObject returns an object's metadata, with ContentLength as the
 // plaintext length when the object is encrypted (which may take a read of
 // its instruction file) and the ciphertext's Checksum* fields cleared. An
-// object with no envelope is returned as S3 describes it.
+// object with no envelope is returned as S3 describes it. With
+// ServerSideCustomerKey, the HEAD carries the object's key (read as for
+// GetObject) and S3's response is returned as it is.
 func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: HeadObject: nil input")
+	}
+	if c.ssec() {
+		out, _, err := c.headSSEC(ctx, in, optFns)
+		return out, err
 	}
 	out, err := c.api.HeadObject(ctx, in, optFns...)
 	if err != nil {
@@ -390,12 +420,18 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 	return &res, nil
 }
 
-// DeleteObject deletes an object and its instruction file, if any. With a
-// VersionId it deletes only that version of the object: the instruction
-// file belongs to the current version and is left alone.
+// DeleteObject deletes an object and its instruction file, if any (with
+// ServerSideCustomerKey, its companion). With a VersionId it deletes only
+// that version of the object: the instruction file or companion belongs to
+// the current version and is left alone.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: DeleteObject: nil input")
+	}
+	suffix, what := envelope.InstructionSuffix, "instruction file"
+	if c.ssec() {
+		suffix, what = envelope.CompanionSuffix, "companion"
+		optFns = sseOptFns(optFns)
 	}
 	out, err := c.api.DeleteObject(ctx, in, optFns...)
 	if err != nil || in.VersionId != nil {
@@ -403,12 +439,12 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	}
 	_, err = c.api.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket:              in.Bucket,
-		Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+		Key:                 aws.String(aws.ToString(in.Key) + suffix),
 		ExpectedBucketOwner: in.ExpectedBucketOwner,
 		RequestPayer:        in.RequestPayer,
 	}, optFns...)
 	if err != nil {
-		return out, fmt.Errorf("s3crypto: DeleteObject %s: object deleted, its instruction file not: %w", objectName(in.Bucket, in.Key), err)
+		return out, fmt.Errorf("s3crypto: DeleteObject %s: object deleted, its %s not: %w", objectName(in.Bucket, in.Key), what, err)
 	}
 	return out, nil
 }

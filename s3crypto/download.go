@@ -61,6 +61,9 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 	if in.Range != nil || in.PartNumber != nil {
 		return 0, fmt.Errorf("s3crypto: Download %s: Range and PartNumber must be nil", name)
 	}
+	if c.ssec() {
+		return d.downloadSSEC(ctx, w, in, optFns, name)
+	}
 	head, err := c.api.HeadObject(ctx, headInput(in), optFns...)
 	if err != nil {
 		return 0, err
@@ -110,6 +113,26 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 		return n, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// downloadSSEC downloads an SSE-C object: its key is resolved once (with
+// the HEAD), then the ranged GETs carry it and S3 decrypts.
+func (d *Downloader) downloadSSEC(ctx context.Context, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
+	head, key, err := d.c.headSSEC(ctx, headInput(in), optFns)
+	if err != nil {
+		return 0, err
+	}
+	size := aws.ToInt64(head.ContentLength)
+	req := *in
+	if req.IfMatch == nil {
+		req.IfMatch = head.ETag
+	}
+	req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = key.alg, key.key, key.md5
+	dst := &progressWriter{w: w, total: size, fn: d.opts.Progress}
+	if err := d.fetch(ctx, dst, &req, size, sseOptFns(optFns), name); err != nil {
+		return dst.done, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+	}
+	return dst.done, nil
 }
 
 // fetch writes the object's stored bytes [0, size) to w in order, fetching
@@ -231,6 +254,8 @@ type progressWriter struct {
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.done += int64(n)
-	p.fn(p.done, p.total)
+	if p.fn != nil {
+		p.fn(p.done, p.total)
+	}
 	return n, err
 }

@@ -308,6 +308,9 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 		return nil, errors.New("s3crypto: NewReaderAt: nil input")
 	}
 	name := objectName(in.Bucket, in.Key)
+	if c.ssec() {
+		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w: an SSE-C object is read in ranges by GetObject with Range", name, envelope.ErrUnsupported)
+	}
 	if in.Range != nil || in.PartNumber != nil {
 		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: Range and PartNumber must be nil", name)
 	}

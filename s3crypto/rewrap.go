@@ -79,6 +79,9 @@ const (
 	// EnvelopeInInstructionFile: the envelope is in <key>.instruction (for
 	// V3, the commitment, message ID and suite stay in the object's metadata).
 	EnvelopeInInstructionFile
+	// EnvelopeInCompanion: an SSE-C object's wrapped data keys are in its
+	// companion, <key>.ssec (ServerSideCustomerKey).
+	EnvelopeInCompanion
 )
 
 func (s EnvelopeStorage) String() string {
@@ -87,6 +90,8 @@ func (s EnvelopeStorage) String() string {
 		return "metadata"
 	case EnvelopeInInstructionFile:
 		return "instruction file"
+	case EnvelopeInCompanion:
+		return "companion"
 	case 0:
 		return "none"
 	}
@@ -108,6 +113,14 @@ type RewrapInput struct {
 	// EnforceRotation refuses (ErrRotationNotEnforced) a new wrapped key
 	// that the old master key can still unwrap.
 	EnforceRotation bool
+	// Rekey, for a ServerSideCustomerKey client, also retires the object's
+	// data key: S3 copies the object onto itself from the old SSE-C key to
+	// a fresh one (the data never leaves S3), and the companion then holds
+	// only the new key, wrapped by the current master key. The old data key
+	// no longer opens anything (except older versions, in a versioned
+	// bucket). Objects over 5 GiB are refused. A ClientSide client refuses
+	// Rekey: its data keys are retired by reading and putting the object.
+	Rekey bool
 }
 
 // RewrapOutput says what Rewrap found and did.
@@ -135,6 +148,9 @@ type RewrapOutput struct {
 	// Multipart is true when a metadata envelope was written by a multipart
 	// copy (objects over 5 GiB).
 	Multipart bool
+	// Rekeyed is true when the object was copied onto itself under a new
+	// data key (RewrapInput.Rekey).
+	Rekeyed bool
 	// ETag and VersionId are those of what was written: the object for a
 	// metadata envelope, the instruction file for an instruction-file one.
 	ETag, VersionId *string
@@ -188,7 +204,14 @@ func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
 	}
 	name := objectName(in.Bucket, in.Key)
-	out, err := c.rewrap(ctx, in)
+	rewrap := c.rewrap
+	switch {
+	case c.ssec():
+		rewrap = c.rewrapSSEC
+	case in.Rekey:
+		return nil, fmt.Errorf("s3crypto: Rewrap %s: %w: Rekey is for SSE-C objects; a client-side object's data key is replaced by reading and putting it", name, envelope.ErrUnsupported)
+	}
+	out, err := rewrap(ctx, in)
 	if err != nil {
 		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", name, err)
 	}
@@ -241,16 +264,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, fmt.Errorf("the stored data key does not match the object's key commitment: %w", err)
 	}
 
-	// A KMS wrap binds the object's encryption context; keep it.
-	wctx := ctx
-	if env.Key.Algorithm == envelope.WrapKMSContext || env.Key.Algorithm == envelope.WrapLegacyKMS {
-		ec := maps.Clone(env.Key.Description)
-		delete(ec, keyring.ReservedContextKey)
-		if env.Key.Algorithm == envelope.WrapLegacyKMS {
-			delete(ec, "kms_cmk_id")
-		}
-		wctx = keyring.WithEncryptionContext(ctx, ec)
-	}
+	wctx := keepContext(ctx, &env.Key)
 	newKey, err := current.Wrap(wctx, dataKey, env.ContentAlgorithm)
 	if err != nil {
 		return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
@@ -302,24 +316,8 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	if err := decoded.CheckDataKey(dataKey); err != nil {
 		return out, fmt.Errorf("the new envelope fails the key commitment: %w", err)
 	}
-	check, err := current.Unwrap(wctx, &decoded.Key, decoded.ContentAlgorithm)
-	switch {
-	case errors.Is(err, envelope.ErrWrapOnly):
-		// An RSA public key: nothing here can unwrap what it wrapped.
-	case err != nil:
-		return out, fmt.Errorf("the current master key cannot unwrap the new envelope: %w", err)
-	default:
-		same := subtle.ConstantTimeCompare(check, dataKey) == 1
-		clear(check)
-		if !same {
-			return out, fmt.Errorf("%w: the new envelope unwraps to another data key", envelope.ErrAuthentication)
-		}
-		out.Verified = true
-	}
-	if in.EnforceRotation {
-		if err := c.enforceRotation(wctx, current, env, decoded); err != nil {
-			return out, err
-		}
+	if out.Verified, err = c.checkRewrapped(wctx, current, env, decoded, dataKey, in.EnforceRotation); err != nil {
+		return out, err
 	}
 
 	out.Status = Rewrapped
@@ -336,6 +334,21 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	}
 	out.Written = true
 	return out, nil
+}
+
+// keepContext returns ctx carrying the encryption context of a KMS wrap
+// (without what the wrap adds itself), so that the new wrap keeps the
+// object's context.
+func keepContext(ctx context.Context, w *envelope.WrappedKey) context.Context {
+	if w.Algorithm != envelope.WrapKMSContext && w.Algorithm != envelope.WrapLegacyKMS {
+		return ctx
+	}
+	ec := maps.Clone(w.Description)
+	delete(ec, keyring.ReservedContextKey)
+	if w.Algorithm == envelope.WrapLegacyKMS {
+		delete(ec, "kms_cmk_id")
+	}
+	return keyring.WithEncryptionContext(ctx, ec)
 }
 
 // readForRewrap reads the object's metadata and envelope. A non-nil output
@@ -444,6 +457,33 @@ func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *envelope.
 func isIncorrectKMSKey(err error) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && (ae.ErrorCode() == "IncorrectKeyException" || ae.ErrorCode() == "InvalidCiphertextException")
+}
+
+// checkRewrapped checks a new wrapped data key, decoded from the bytes to
+// be stored: the current master key must unwrap it to dataKey (unless that
+// key can only wrap, when it reports false), and with enforce the old
+// master key must not. ctx carries the wrap's KMS encryption context.
+func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, old, decoded *envelope.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
+	check, err := current.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
+	switch {
+	case errors.Is(err, envelope.ErrWrapOnly):
+		// An RSA public key: nothing here can unwrap what it wrapped.
+	case err != nil:
+		return false, fmt.Errorf("the current master key cannot unwrap the new envelope: %w", err)
+	default:
+		same := subtle.ConstantTimeCompare(check, dataKey) == 1
+		clear(check)
+		if !same {
+			return false, fmt.Errorf("%w: the new envelope unwraps to another data key", envelope.ErrAuthentication)
+		}
+		verified = true
+	}
+	if enforce {
+		if err := c.enforceRotation(ctx, current, old, decoded); err != nil {
+			return false, err
+		}
+	}
+	return verified, nil
 }
 
 // enforceRotation fails when the old master key unwraps the new envelope.

@@ -33,6 +33,8 @@ type RewrapAllInput struct {
 	// With DryRun, Rewrapped counts the objects that would be rewrapped.
 	DryRun          bool
 	EnforceRotation bool
+	// Rekey re-keys every SSE-C object as well (see RewrapInput.Rekey).
+	Rekey bool
 	// ObjectTimeout bounds each object's rewrap (zero: no bound). An object
 	// that times out is a failure, retried on resume.
 	ObjectTimeout time.Duration
@@ -352,6 +354,7 @@ func (w *walk) work(ctx context.Context, events chan<- walkEvent, jobs <-chan wa
 			Key:             aws.String(j.key),
 			DryRun:          w.in.DryRun,
 			EnforceRotation: w.in.EnforceRotation,
+			Rekey:           w.in.Rekey,
 		})
 		cancel()
 		if err != nil && ctx.Err() != nil {

@@ -41,12 +41,18 @@ func realS3(t *testing.T) (*s3.Client, string) {
 			return aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, nil
 		}),
 	})
+	return c, newBucket(t, c, "s3env-", endpoint)
+}
+
+// newBucket creates a bucket with a fresh name that starts with prefix.
+func newBucket(t *testing.T, c *s3.Client, prefix, endpoint string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
-	bucket := "s3env-" + hex.EncodeToString(b)
+	bucket := prefix + hex.EncodeToString(b)
 	_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	require.NoError(t, err, "creating a bucket on %s", endpoint)
-	return c, bucket
+	return bucket
 }
 
 func TestS3RoundTrips(t *testing.T) {

@@ -114,6 +114,11 @@ type UploadOutput struct {
 // (if the abort itself fails, the error says so and names the upload). The
 // envelope is in the object's metadata from the start, so it exists only
 // with the complete object; an instruction file is written after it.
+//
+// With ServerSideCustomerKey, the parts are sent as they are and S3
+// encrypts them: the data key is recorded in the companion before the
+// upload starts (as PutObject does) and sent with the create, every part
+// and the complete; a failed upload is aborted and the companion put back.
 func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*UploadOutput, error) {
 	c := u.c
 	if in == nil {
@@ -134,26 +139,34 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 	}
-	// The shape of the object's format, to size parts before a data key is
-	// made (a body that fits one part goes through PutObject, which makes
-	// its own).
-	shape := &envelope.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
-	align := int64(envelope.TagSize)
-	if shape.Format == envelope.FormatSegmented {
-		if shape.SegmentSize == 0 {
-			shape.SegmentSize = envelope.DefaultSegmentSize
-		}
-		align = int64(shape.SegmentSize)
-	}
-	if size >= 0 {
-		if _, err := shape.CiphertextSize(size); err != nil {
+	var partSize, bufSize int64
+	if c.ssec() {
+		if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 		}
-	}
-	partSize := u.partSize(align, size)
-	bufSize, err := shape.CiphertextSize(partSize)
-	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+		partSize = u.partSize(1, size)
+		bufSize = partSize
+	} else {
+		// The shape of the object's format, to size parts before a data
+		// key is made (a body that fits one part goes through PutObject,
+		// which makes its own).
+		shape := &envelope.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
+		align := int64(envelope.TagSize)
+		if shape.Format == envelope.FormatSegmented {
+			if shape.SegmentSize == 0 {
+				shape.SegmentSize = envelope.DefaultSegmentSize
+			}
+			align = int64(shape.SegmentSize)
+		}
+		if size >= 0 {
+			if _, err := shape.CiphertextSize(size); err != nil {
+				return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+			}
+		}
+		partSize = u.partSize(align, size)
+		if bufSize, err = shape.CiphertextSize(partSize); err != nil {
+			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+		}
 	}
 	concurrency := u.opts.Concurrency
 	if concurrency <= 0 {
@@ -224,7 +237,7 @@ type upload struct {
 	name        string
 	optFns      []func(*s3.Options)
 	current     keyring.Keyring
-	sealer      *envelope.Sealer // made once the body needs more than one part
+	sealer      partSealer // made once the body needs more than one part
 	src         io.Reader
 	size        int64
 	partSize    int64
@@ -302,32 +315,32 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 		return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, Parts: 1, Size: int64(first.n)}, nil
 	}
 
-	if up.sealer, err = envelope.NewSealer(ctx, up.current, c.opts.Config); err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
-	}
-	if int64(up.sealer.PartAlign()) > up.partSize || up.partSize%int64(up.sealer.PartAlign()) != 0 {
-		return nil, fmt.Errorf("s3crypto: Upload %s: internal error: part size %d does not fit the format", up.name, up.partSize)
-	}
-	env := up.sealer.Envelope()
-	if up.size >= 0 {
-		env.PlaintextLength = up.size
-	}
-	var envMeta map[string]string
+	var meta map[string]string
 	var instruction []byte
-	if c.opts.InstructionFile {
-		envMeta, instruction, err = env.Instruction()
+	var staged *stagedKey
+	if c.ssec() {
+		// S3 encrypts each part under the key recorded in the companion
+		// first; the key goes with the create, every part and the complete.
+		up.optFns = sseOptFns(up.optFns)
+		o := objectRef{bucket: up.in.Bucket, key: up.in.Key, owner: up.in.ExpectedBucketOwner, payer: up.in.RequestPayer}
+		if staged, err = c.stageKey(ctx, o, up.optFns); err != nil {
+			return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+		}
+		req := *up.in
+		req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = staged.key.alg, staged.key.key, staged.key.md5
+		up.in = &req
+		up.sealer = plainParts{}
+		meta = up.in.Metadata
 	} else {
-		envMeta, err = env.Metadata()
-	}
-	if err != nil {
-		return nil, err
-	}
-	meta, err := mergeMetadata(up.in.Metadata, envMeta)
-	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+		if meta, instruction, err = up.startSealer(ctx); err != nil {
+			return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+		}
 	}
 	mpu, err := c.api.CreateMultipartUpload(ctx, createInput(up.in, meta), up.optFns...)
 	if err != nil {
+		if staged != nil {
+			staged.abandon(ctx)
+		}
 		return nil, fmt.Errorf("s3crypto: Upload %s: starting the multipart upload: %w", up.name, err)
 	}
 	up.uploadID = mpu.UploadId
@@ -336,6 +349,9 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 	if err == nil {
 		var out *s3.CompleteMultipartUploadOutput
 		if out, err = up.complete(ctx); err == nil {
+			if staged != nil {
+				staged.commit(ctx)
+			}
 			if instruction != nil {
 				if err = c.putInstruction(ctx, up.in, instruction, up.optFns); err != nil {
 					return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
@@ -344,11 +360,60 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadID: up.uploadID, Parts: len(up.parts), Size: total}, nil
 		}
 	}
-	if aerr := up.abort(ctx); aerr != nil {
+	aerr := up.abort(ctx)
+	if staged != nil {
+		staged.abandon(ctx)
+	}
+	if aerr != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: %w; and aborting upload %s failed, so its parts remain: %w", up.name, err, aws.ToString(up.uploadID), aerr)
 	}
 	return nil, fmt.Errorf("s3crypto: Upload %s: %w (upload aborted)", up.name, err)
 }
+
+// startSealer makes the data key of a client-side upload and returns the
+// object's metadata (with the envelope) and the instruction file, if the
+// envelope goes there.
+func (up *upload) startSealer(ctx context.Context) (meta map[string]string, instruction []byte, err error) {
+	c := up.u.c
+	sealer, err := envelope.NewSealer(ctx, up.current, c.opts.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if int64(sealer.PartAlign()) > up.partSize || up.partSize%int64(sealer.PartAlign()) != 0 {
+		return nil, nil, fmt.Errorf("internal error: part size %d does not fit the format", up.partSize)
+	}
+	up.sealer = sealer
+	env := sealer.Envelope()
+	if up.size >= 0 {
+		env.PlaintextLength = up.size
+	}
+	var envMeta map[string]string
+	if c.opts.InstructionFile {
+		envMeta, instruction, err = env.Instruction()
+	} else {
+		envMeta, err = env.Metadata()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if meta, err = mergeMetadata(up.in.Metadata, envMeta); err != nil {
+		return nil, nil, err
+	}
+	return meta, instruction, nil
+}
+
+// partSealer seals the parts of an upload in place: an envelope.Sealer, or
+// plainParts when S3 encrypts.
+type partSealer interface {
+	SealPart(buf []byte, n int, off int64, last bool) ([]byte, error)
+	Tag() ([]byte, error)
+}
+
+// plainParts sends parts as they are: S3 encrypts them (SSE-C).
+type plainParts struct{}
+
+func (plainParts) SealPart(buf []byte, n int, _ int64, _ bool) ([]byte, error) { return buf[:n], nil }
+func (plainParts) Tag() ([]byte, error)                                        { return nil, nil }
 
 // sendParts reads, seals and uploads every part, at most concurrency at
 // once, and returns the plaintext length. After a failure no new part is

@@ -1,0 +1,229 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/keyring"
+)
+
+// rewrapSSEC is Rewrap for a ServerSideCustomerKey client: it rewraps every
+// data key in the object's companion (the object is not touched), or with
+// Rekey replaces the object's data key by a server-side copy.
+func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+	o := objectRef{bucket: in.Bucket, key: in.Key}
+	optFns := sseOptFns(nil)
+	comp, etag, err := c.readCompanion(ctx, o, optFns)
+	if err != nil {
+		return nil, err
+	}
+	if comp == nil {
+		if strings.HasSuffix(aws.ToString(in.Key), envelope.CompanionSuffix) {
+			return &RewrapOutput{Status: InstructionFile}, nil
+		}
+		return &RewrapOutput{Status: NotEncrypted}, nil
+	}
+	if etag == nil {
+		return nil, errors.New("the server returned no ETag for the companion: its rewrite cannot be guarded")
+	}
+	out := &RewrapOutput{
+		Storage:        EnvelopeInCompanion,
+		OldWrap:        comp.Keys[0].Algorithm,
+		OldDescription: maps.Clone(comp.Keys[0].Description),
+	}
+	current := c.provider.Current()
+	if current == nil {
+		return out, fmt.Errorf("%w: the provider has no current master key to rewrap with", envelope.ErrNoMasterKey)
+	}
+	if in.Rekey {
+		return out, c.rekeySSEC(ctx, in, o, comp, etag, current, out, optFns)
+	}
+	if in.ETag != nil {
+		if _, _, err := c.headSSEC(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key, IfMatch: in.ETag}, nil); err != nil {
+			return out, s3Error("reading the object", err)
+		}
+	}
+	allCurrent := true
+	for i := range comp.Keys {
+		cur, err := alreadyCurrent(ctx, current, customerEnvelope(&comp.Keys[i]))
+		if err != nil {
+			return out, err
+		}
+		allCurrent = allCurrent && cur
+	}
+	if allCurrent {
+		out.Status = AlreadyCurrent
+		return out, nil
+	}
+
+	dataKeys := make([][]byte, len(comp.Keys))
+	defer func() {
+		for _, k := range dataKeys {
+			clear(k)
+		}
+	}()
+	next := &envelope.Companion{}
+	for i := range comp.Keys {
+		if dataKeys[i], err = envelope.OpenCustomerKey(ctx, c.provider, &comp.Keys[i]); err != nil {
+			return out, fmt.Errorf("unwrapping data key %d of the companion: %w", i, err)
+		}
+		w, err := current.Wrap(keepContext(ctx, &comp.Keys[i]), dataKeys[i], envelope.ContentSSEC)
+		if err != nil {
+			return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
+		}
+		next.Keys = append(next.Keys, *w)
+	}
+	out.NewWrap = next.Keys[0].Algorithm
+	out.NewDescription = maps.Clone(next.Keys[0].Description)
+
+	// Check what a reader will decode from exactly the bytes to be stored.
+	b, err := next.Marshal()
+	if err != nil {
+		return out, err
+	}
+	decoded, err := envelope.ParseCompanion(b)
+	if err != nil {
+		return out, fmt.Errorf("the new companion does not decode: %w", err)
+	}
+	out.Verified = true
+	for i := range decoded.Keys {
+		verified, err := c.checkRewrapped(keepContext(ctx, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
+		if err != nil {
+			return out, err
+		}
+		out.Verified = out.Verified && verified
+	}
+
+	out.Status = Rewrapped
+	if in.DryRun {
+		return out, nil
+	}
+	res, err := c.writeCompanion(ctx, o, next, etag, optFns)
+	if err != nil {
+		if c.companionLanded(ctx, o, &next.Keys[0], optFns) {
+			out.Written = true
+			return out, nil
+		}
+		return out, s3Error("rewriting the companion", err)
+	}
+	out.Written = true
+	out.ETag, out.VersionId = res.ETag, res.VersionId
+	return out, nil
+}
+
+// companionLanded reports whether the companion's first key is now w: after
+// a failed write, that tells this rewrap's own earlier attempt (its
+// response lost, the SDK's retry refused) from a concurrent writer.
+func (c *Client) companionLanded(ctx context.Context, o objectRef, w *envelope.WrappedKey, optFns []func(*s3.Options)) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	comp, _, err := c.readCompanion(ctx, o, optFns)
+	return err == nil && comp != nil && comp.Keys[0].Algorithm == w.Algorithm && bytes.Equal(comp.Keys[0].Ciphertext, w.Ciphertext)
+}
+
+// rekeySSEC copies the object onto itself from its data key to a fresh one,
+// recording the new key in the companion (ahead of the old) before the copy
+// and dropping the old one after.
+func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *envelope.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
+	var head *s3.HeadObjectOutput
+	var oldKey customerKey
+	used, err := c.tryKeys(ctx, comp, func(k customerKey) error {
+		var err error
+		head, err = c.api.HeadObject(ctx, &s3.HeadObjectInput{
+			Bucket: in.Bucket, Key: in.Key, IfMatch: in.ETag,
+			SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5,
+		}, optFns...)
+		oldKey = k
+		return err
+	})
+	if err != nil {
+		return s3Error("reading the object", err)
+	}
+	if head.ETag == nil {
+		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
+	}
+	if aws.ToInt64(head.ContentLength) > multipartCopyThreshold {
+		return fmt.Errorf("%w: re-keying an SSE-C object over %d bytes (a multipart copy) is not implemented", envelope.ErrUnsupported, multipartCopyThreshold)
+	}
+	wctx := keepContext(ctx, &comp.Keys[used])
+	dataKey, wrapped, err := envelope.NewCustomerKey(wctx, current)
+	if err != nil {
+		return fmt.Errorf("making a data key: %w", err)
+	}
+	defer clear(dataKey)
+	newKey := newCustomerKey(dataKey)
+	staging := &envelope.Companion{Keys: []envelope.WrappedKey{*wrapped, comp.Keys[used]}}
+	b, err := staging.Marshal()
+	if err != nil {
+		return err
+	}
+	decoded, err := envelope.ParseCompanion(b)
+	if err != nil {
+		return fmt.Errorf("the new companion does not decode: %w", err)
+	}
+	if out.Verified, err = c.checkRewrapped(wctx, current, customerEnvelope(&comp.Keys[used]), customerEnvelope(&decoded.Keys[0]), dataKey, in.EnforceRotation); err != nil {
+		return err
+	}
+	out.NewWrap = wrapped.Algorithm
+	out.NewDescription = maps.Clone(wrapped.Description)
+	out.Status = Rewrapped
+	if in.DryRun {
+		return nil
+	}
+
+	staged, err := c.writeCompanion(ctx, o, staging, etag, optFns)
+	if err != nil {
+		return s3Error("recording the new data key in the companion", err)
+	}
+	cp := &s3.CopyObjectInput{
+		Bucket:            in.Bucket,
+		Key:               in.Key,
+		CopySource:        aws.String(copySource(aws.ToString(in.Bucket), aws.ToString(in.Key))),
+		CopySourceIfMatch: head.ETag,
+		MetadataDirective: types.MetadataDirectiveCopy,
+		TaggingDirective:  types.TaggingDirectiveCopy,
+		StorageClass:      head.StorageClass,
+		ChecksumAlgorithm: checksumAlgorithm(head),
+
+		ObjectLockMode:            head.ObjectLockMode,
+		ObjectLockRetainUntilDate: head.ObjectLockRetainUntilDate,
+		ObjectLockLegalHoldStatus: head.ObjectLockLegalHoldStatus,
+
+		CopySourceSSECustomerAlgorithm: oldKey.alg, CopySourceSSECustomerKey: oldKey.key, CopySourceSSECustomerKeyMD5: oldKey.md5,
+		SSECustomerAlgorithm: newKey.alg, SSECustomerKey: newKey.key, SSECustomerKeyMD5: newKey.md5,
+	}
+	if cp.StorageClass == types.StorageClassStandard {
+		cp.StorageClass = ""
+	}
+	sk := &stagedKey{c: c, o: o, optFns: optFns, key: newKey, wrapped: decoded.Keys[0], prev: comp, etag: staged.ETag}
+	res, err := c.api.CopyObject(ctx, cp, optFns...)
+	if err != nil {
+		sk.abandon(ctx)
+		return s3Error("copying the object onto itself under the new data key", err)
+	}
+	out.Rekeyed, out.Written = true, true
+	if res.CopyObjectResult != nil {
+		out.ETag = res.CopyObjectResult.ETag
+	}
+	out.VersionId = res.VersionId
+	if _, err := c.writeCompanion(ctx, o, &envelope.Companion{Keys: decoded.Keys[:1]}, staged.ETag, optFns); err != nil {
+		return fmt.Errorf("the object was re-keyed, but dropping the old wrapped key from the companion failed (that key opens nothing now): %w", err)
+	}
+	return nil
+}
+
+// customerEnvelope presents an SSE-C data key's wrap as an envelope, for
+// the checks rewraps of every kind share.
+func customerEnvelope(w *envelope.WrappedKey) *envelope.Envelope {
+	return &envelope.Envelope{ContentAlgorithm: envelope.ContentSSEC, Key: *w}
+}
