@@ -6,7 +6,7 @@
 //	go run ./examples/rewrap -bucket B [-prefix P] [-endpoint URL] \
 //	    -new-key new.key -new-desc kid=2026 \
 //	    -old-key old.key -old-desc kid=2025 [-old-key old-rsa.pem -old-desc kid=rsa-2025] \
-//	    [-concurrency 8] [-dry-run] [-resume rewrap.checkpoint]
+//	    [-concurrency 8] [-dry-run] [-resume rewrap.checkpoint] [-sse-c [-rekey]]
 //
 // Key sources (-new-key, -old-key; -old-key may be repeated, each with its
 // -old-desc in the same order):
@@ -30,6 +30,11 @@
 // on a terminal), the summary to stdout. The exit status is 0 when every
 // object was rewrapped (or needed nothing), 1 when anything failed or the walk
 // was interrupted, 2 for bad usage.
+//
+// With -sse-c the objects are managed SSE-C objects (s3crypto.ServerSideCustomerKey):
+// only their companions (<key>.ssec, counted with the instruction files) are
+// rewritten, and with -rekey S3 also copies each object onto itself under a
+// fresh data key, retiring the old one. The endpoint must be https.
 //
 // Read the limits in s3crypto.Client.Rewrap's documentation before running
 // it on a versioned bucket (old versions keep their old envelopes) or on
@@ -86,6 +91,7 @@ type options struct {
 	oldKeys, oldDescs                             repeated
 	concurrency, maxFailures                      int
 	dryRun, enforce, requireV3, legacyWraps       bool
+	sseC, rekey                                   bool
 	resume                                        string
 	objectTimeout, progressEvery                  time.Duration
 }
@@ -112,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.enforce, "enforce-rotation", true, "refuse a new envelope that an old key can still unwrap")
 	fs.BoolVar(&o.requireV3, "require-v3", false, "refuse format V2 objects (default: rewrap V2 and V3, keeping each format)")
 	fs.BoolVar(&o.legacyWraps, "legacy-wraps", false, "also rewrap data keys under legacy wrap algorithms (AESWrap, RSA-OAEP-SHA-256, kms), upgrading them")
+	fs.BoolVar(&o.sseC, "sse-c", false, "the objects are managed SSE-C objects: rewrap their companions (<key>.ssec)")
+	fs.BoolVar(&o.rekey, "rekey", false, "with -sse-c: also copy each object onto itself under a fresh data key, retiring the old one")
 	fs.StringVar(&o.resume, "resume", "", "checkpoint `file`: continue from it if it exists, and keep it up to date")
 	fs.DurationVar(&o.objectTimeout, "object-timeout", 2*time.Minute, "give up on one object after this long (it is retried on resume)")
 	fs.IntVar(&o.maxFailures, "max-failures", 0, "stop once more objects than this have failed (0: never)")
@@ -145,6 +153,8 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: -concurrency must be at least 1", errUsage)
 	case o.dryRun && o.resume != "":
 		return fmt.Errorf("%w: -dry-run writes no checkpoint; drop -resume", errUsage)
+	case o.rekey && !o.sseC:
+		return fmt.Errorf("%w: -rekey is for SSE-C objects (-sse-c); a client-side object's data key is replaced by reading and writing it", errUsage)
 	}
 	awsCfg, err := loadAWS(ctx, o.region)
 	if err != nil {
@@ -191,6 +201,9 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			so.CommitmentPolicy = s3crypto.RequireEncryptRequireDecrypt
 		}
 		so.EnableLegacyWrappingAlgorithms = o.legacyWraps
+		if o.sseC {
+			so.Cipher = s3crypto.ServerSideCustomerKey
+		}
 	})
 	if err != nil {
 		return err
@@ -202,6 +215,7 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		Concurrency:     o.concurrency,
 		DryRun:          o.dryRun,
 		EnforceRotation: o.enforce,
+		Rekey:           o.rekey,
 		ObjectTimeout:   o.objectTimeout,
 		MaxFailures:     o.maxFailures,
 	}

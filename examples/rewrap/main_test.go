@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -45,15 +46,34 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	endpoint := os.Getenv("S3ENVELOPE_S3_ENDPOINT")
-	if endpoint == "" {
-		t.Fatal("S3ENVELOPE_S3_ENDPOINT is not set: run ./scripts/test, which starts a real S3 server (versitygw)")
+	return setupServer(t, "S3ENVELOPE_S3", "a real S3 server (versitygw)")
+}
+
+// setupSSEC is setup against MinIO over TLS (S3ENVELOPE_SSEC_*), whose
+// certificate the command trusts through AWS_CA_BUNDLE, as an operator's
+// would.
+func setupSSEC(t *testing.T) *env {
+	t.Helper()
+	ca := os.Getenv("S3ENVELOPE_SSEC_CA")
+	if ca == "" {
+		t.Fatal("S3ENVELOPE_SSEC_CA is not set: run ./scripts/test, which starts MinIO over TLS")
 	}
-	region := os.Getenv("S3ENVELOPE_S3_REGION")
+	t.Setenv("AWS_CA_BUNDLE", ca)
+	return setupServer(t, "S3ENVELOPE_SSEC", "MinIO over TLS")
+}
+
+// setupServer makes the AWS environment of the server whose settings are in
+// the variables prefix_ENDPOINT, _ACCESS_KEY, _SECRET_KEY, _REGION.
+func setupServer(t *testing.T, prefix, what string) *env {
+	endpoint := os.Getenv(prefix + "_ENDPOINT")
+	if endpoint == "" {
+		t.Fatalf("%s_ENDPOINT is not set: run ./scripts/test, which starts %s", prefix, what)
+	}
+	region := os.Getenv(prefix + "_REGION")
 	if region == "" {
 		region = "us-east-1"
 	}
-	id, secret := os.Getenv("S3ENVELOPE_S3_ACCESS_KEY"), os.Getenv("S3ENVELOPE_S3_SECRET_KEY")
+	id, secret := os.Getenv(prefix+"_ACCESS_KEY"), os.Getenv(prefix+"_SECRET_KEY")
 	none := filepath.Join(t.TempDir(), "none") // keep ~/.aws out of the test
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": id, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "",
@@ -62,9 +82,13 @@ func setup(t *testing.T) *env {
 	} {
 		t.Setenv(k, v)
 	}
-	admin := s3.New(s3.Options{
-		BaseEndpoint: aws.String(endpoint), Region: region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background()) // the CA bundle, if any
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(endpoint), true
+		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	})
 	b := make([]byte, 6)
 	rand.Read(b)
@@ -260,6 +284,46 @@ func TestRewrapCommand(t *testing.T) {
 	requireContains(t, out, "s3://"+e.bucket+"/data/: 1 objects", "rewrapped              1")
 	if got, err := e.read(onlyNew, "data/stray"); err != nil || string(got) != "stray" {
 		t.Errorf("data/stray with the new key: %q, %v", got, err)
+	}
+}
+
+// TestRewrapCommandSSEC rotates managed SSE-C objects on MinIO: the
+// companions to the new key, then with -rekey every data key.
+func TestRewrapCommandSSEC(t *testing.T) {
+	e := setupSSEC(t)
+	oldFile, oldAES := e.aesKey("old.hex", "2025", hex.EncodeToString)
+	newFile, newAES := e.aesKey("new.hex", "2026", hex.EncodeToString)
+	sse := func(o *s3crypto.Options) { o.Cipher = s3crypto.ServerSideCustomerKey }
+	w := e.client(oldAES, nil, sse)
+	for i := range 5 {
+		e.put(w, fmt.Sprintf("s/%d", i), []byte(fmt.Sprint("object ", i)))
+	}
+	keys := []string{"-sse-c", "-new-key", newFile, "-new-desc", "kid=2026", "-old-key", oldFile, "-old-desc", "kid=2025"}
+	code, out, _ := e.rewrap(keys...)
+	if code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	requireContains(t, out, "rewrapped              5", "instruction files      5", "failed                 0")
+	onlyNew, onlyOld := e.client(nil, []keyring.Keyring{newAES}, sse), e.client(nil, []keyring.Keyring{oldAES}, sse)
+	for i := range 5 {
+		k := fmt.Sprintf("s/%d", i)
+		if got, err := e.read(onlyNew, k); err != nil || string(got) != fmt.Sprint("object ", i) {
+			t.Errorf("%s with the new key: %q, %v", k, got, err)
+		}
+		if _, err := e.read(onlyOld, k); !errors.Is(err, envelope.ErrNoMasterKey) {
+			t.Errorf("%s with the old key: %v, want ErrNoMasterKey", k, err)
+		}
+	}
+	code, out, _ = e.rewrap(append(keys, "-rekey")...)
+	if code != 0 {
+		t.Fatalf("-rekey: exit status %d", code)
+	}
+	requireContains(t, out, "rewrapped              5")
+	if got, err := e.read(onlyNew, "s/3"); err != nil || string(got) != "object 3" {
+		t.Errorf("after -rekey: %q, %v", got, err)
+	}
+	if code, _, errOut := e.rewrap("-new-key", newFile, "-new-desc", "kid=2026", "-rekey"); code != 2 || !strings.Contains(errOut, "-rekey is for SSE-C") {
+		t.Errorf("-rekey without -sse-c: exit %d, %s", code, errOut)
 	}
 }
 
