@@ -101,7 +101,12 @@ type Envelope struct {
 	// SegmentSize is the segmented format's plaintext bytes per segment.
 	SegmentSize int
 	// PlaintextLength is x-amz-unencrypted-content-length, or -1 when absent.
-	// It is not authenticated; readers check it against the body.
+	// It is not authenticated: Open refuses a body that holds more or less
+	// (a longer one as soon as it is read past the length, so a hostile
+	// body is never spooled whole). A reader that knows the stored body's
+	// size (S3's Content-Length) sets it, when absent (V3 does not store
+	// it), to PlaintextSize of that size, so that the bound holds for every
+	// V2 and V3 object.
 	PlaintextLength int64
 }
 

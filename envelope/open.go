@@ -379,6 +379,12 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		if total += int64(len(body)); total > MaxPlaintext {
 			return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
 		}
+		// A body longer than the stored length fails at the end anyway:
+		// fail before it is spooled, so a hostile body costs no more
+		// memory or disk than the length it claims.
+		if e.PlaintextLength >= 0 && total > e.PlaintextLength {
+			return nil, fmt.Errorf("%w: stored plaintext length %d, body holds more", ErrMalformed, e.PlaintextLength)
+		}
 		if err := o.Hash(body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
@@ -448,6 +454,9 @@ func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Pl
 		if n > 0 {
 			if total += int64(n); total > MaxPlaintext+aes.BlockSize {
 				return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+			}
+			if e.PlaintextLength >= 0 && total > e.PlaintextLength+aes.BlockSize {
+				return nil, fmt.Errorf("%w: stored plaintext length %d, body holds more", ErrMalformed, e.PlaintextLength)
 			}
 			if _, werr := sp.Write(buf[:n]); werr != nil {
 				return nil, werr

@@ -9,12 +9,14 @@ import (
 	"github.com/s3envelope/s3envelope/envelope"
 )
 
-// Errors for misuse on the wrap side. They are not decryption failures, so
-// they wrap none of the envelope sentinels; tests branch on them.
-var (
-	errDataKeySize = errors.New("data key must be 16, 24 or 32 bytes")
-	errWeakRSA     = errors.New("RSA key too small to wrap: at least 2048 bits required")
-)
+// errDataKeySize is misuse on the wrap side: not a decryption failure, so
+// it wraps none of the envelope sentinels.
+var errDataKeySize = errors.New("data key must be 16, 24 or 32 bytes")
+
+// ErrWeakKey is returned by NewRSAPublic, and by Wrap of an RSA keyring,
+// for an RSA key under 2048 bits: no new data key is wrapped under one.
+// Such a key may still unwrap the data keys of old objects.
+var ErrWeakKey = errors.New("RSA key too small to wrap: at least 2048 bits required")
 
 // minRSAWrapBits is the smallest RSA modulus new data keys are wrapped under.
 // Smaller keys (down to what crypto/rsa accepts) may still unwrap old objects.

@@ -62,7 +62,7 @@ func NewRSAPublic(pub *rsa.PublicKey, desc map[string]string) (*RSA, error) {
 		return nil, errors.New("keyring: RSA public key is nil")
 	}
 	if pub.N.BitLen() < minRSAWrapBits {
-		return nil, fmt.Errorf("keyring: RSA public key of %d bits: %w", pub.N.BitLen(), errWeakRSA)
+		return nil, fmt.Errorf("keyring: RSA public key of %d bits: %w", pub.N.BitLen(), ErrWeakKey)
 	}
 	if pub.E < 3 || pub.E%2 == 0 {
 		return nil, errors.New("keyring: invalid RSA public exponent")
@@ -89,7 +89,7 @@ func (k *RSA) Wrap(_ context.Context, dataKey []byte, contentAlg string) (*envel
 		return nil, err
 	}
 	if bits := k.pub.N.BitLen(); bits < minRSAWrapBits {
-		return nil, wrapError(envelope.WrapRSAOAEPSHA1, fmt.Errorf("%d-bit key: %w", bits, errWeakRSA))
+		return nil, wrapError(envelope.WrapRSAOAEPSHA1, fmt.Errorf("%d-bit key: %w", bits, ErrWeakKey))
 	}
 	packed := make([]byte, 0, 1+len(dataKey)+len(contentAlg))
 	packed = append(packed, byte(len(dataKey)))

@@ -202,14 +202,14 @@ func TestRSAPublicOnly(t *testing.T) {
 func TestRSASmallKeys(t *testing.T) {
 	_, _, small := testRSAKeys(t)
 	_, err := NewRSAPublic(&small.PublicKey, nil)
-	require.ErrorIs(t, err, errWeakRSA)
+	require.ErrorIs(t, err, ErrWeakKey)
 	require.False(t, isSentinelError(err))
 	require.Contains(t, err.Error(), "1024 bits")
 
 	k := newRSA(t, small, nil)
 	w, err := k.Wrap(ctx, pattern(32, 1), envelope.ContentAESGCM)
 	require.Nil(t, w)
-	require.ErrorIs(t, err, errWeakRSA)
+	require.ErrorIs(t, err, ErrWeakKey)
 	require.False(t, isSentinelError(err))
 	require.Equal(t, "keyring: wrap RSA-OAEP-SHA1: 1024-bit key: RSA key too small to wrap: at least 2048 bits required", err.Error())
 

@@ -335,6 +335,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err != nil {
 		return fail(err)
 	}
+	boundLength(env, out.ContentLength)
 	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, out.Body)
 	if err != nil {
 		return fail(err)
@@ -355,6 +356,19 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	res.ContentRange = nil
 	clearChecksums(&res)
 	return &res, nil
+}
+
+// boundLength gives a V2 or V3 envelope that stores no plaintext length
+// (V3 never does) the one the stored size implies, so that Open refuses a
+// body longer than the server announced as soon as it passes that length
+// instead of spooling it whole.
+func boundLength(env *envelope.Envelope, contentLength *int64) {
+	if env.PlaintextLength >= 0 || contentLength == nil || (env.Format != envelope.FormatV2 && env.Format != envelope.FormatV3) {
+		return
+	}
+	if p, err := env.PlaintextSize(*contentLength); err == nil {
+		env.PlaintextLength = p
+	}
 }
 
 // loadEnvelope decodes the envelope from metadata, reading the instruction

@@ -73,6 +73,7 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}
 	size := aws.ToInt64(head.ContentLength)
+	boundLength(env, head.ContentLength)
 	total, err := env.PlaintextSize(size)
 	if err != nil && !errors.Is(err, envelope.ErrUnsupported) {
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)

@@ -1,0 +1,67 @@
+package s3crypto_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/s3crypto"
+)
+
+// endlessEnvelopes serves every instruction file and companion as a body
+// that never ends, and counts the bytes taken from it.
+type endlessEnvelopes struct {
+	*memS3
+	read int64
+}
+
+func (e *endlessEnvelopes) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	k := aws.ToString(in.Key)
+	if strings.HasSuffix(k, envelope.InstructionSuffix) || strings.HasSuffix(k, envelope.CompanionSuffix) {
+		return &s3.GetObjectOutput{Body: io.NopCloser(&countingEndless{n: &e.read}), ETag: aws.String(`"e"`)}, nil
+	}
+	return e.memS3.GetObject(ctx, in, optFns...)
+}
+
+type countingEndless struct{ n *int64 }
+
+func (c *countingEndless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '{'
+	}
+	*c.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestBoundsEnvelopeObjects: an instruction file or SSE-C companion that
+// never ends is refused with ErrTooLarge after MaxInstructionSize+1 bytes.
+func TestBoundsEnvelopeObjects(t *testing.T) {
+	ctx := context.Background()
+	kr := masterKeys(t)[0]
+	for _, tc := range []struct {
+		name string
+		opt  func(*s3crypto.Options)
+	}{
+		{"instruction file", func(o *s3crypto.Options) { o.InstructionFile = true }},
+		{"companion", func(o *s3crypto.Options) { o.Cipher = s3crypto.ServerSideCustomerKey }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &endlessEnvelopes{memS3: newMemS3()}
+			c := newClient(t, api, kr, tc.opt)
+			// The object itself, with a V3 metadata part for the
+			// instruction-file case.
+			w := newClient(t, api.memS3, kr, tc.opt)
+			put(t, w, "b", "k", strings.NewReader("body"))
+			api.read = 0
+			_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+			require.ErrorIs(t, err, envelope.ErrTooLarge)
+			require.LessOrEqual(t, api.read, int64(envelope.MaxInstructionSize+1)+32<<10)
+		})
+	}
+}
