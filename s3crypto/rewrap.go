@@ -189,11 +189,18 @@ type RewrapOutput struct {
 // Limits: S3 does not copy object ACLs, so after a metadata rewrap the
 // object has the bucket's default ACL (buckets that enforce bucket-owner
 // ownership, the default, have no object ACLs). A custom SSE-KMS encryption
-// context and SSE-C objects are not supported. In a versioned bucket the
+// context, and client-side encrypted objects that are also SSE-C encrypted
+// with the caller's own key, are not supported. In a versioned bucket the
 // copy creates a new current version; older versions keep the old envelope
 // and still need the old master key. Tags or metadata changed by someone
 // else between the read and the copy, without a change to the body, are
 // overwritten: S3 can guard a copy only on the body's ETag.
+//
+// A ServerSideCustomerKey client rewraps an SSE-C object's companion
+// instead: every data key it holds is unwrapped, wrapped again under the
+// current master key, checked as above, and <key>.ssec is rewritten
+// guarded by its ETag; the object is not touched (Storage is
+// EnvelopeInCompanion). With Rekey, the object gets a new data key as well.
 //
 // A write refused because the object changed fails with an error wrapping
 // ErrConcurrentModification, after checking that the refusal was not of the

@@ -139,6 +139,10 @@ type RewrapAllOutput struct {
 // or a resume after a crash, never overwrites a newer object: a write the
 // server refuses is a failure wrapping ErrConcurrentModification.
 //
+// A ServerSideCustomerKey client rewraps the companions of SSE-C objects
+// (see Rewrap); the companions count as InstructionFiles, and every object
+// without a companion, client-side encrypted or not, as NotEncrypted.
+//
 // KMS master keys: a keyring.KMS matches every KMS-wrapped object, so an
 // object counts as AlreadyCurrent only when KMS decrypts its data key under
 // the current key's ID (KMS refuses a blob made under another key). When

@@ -97,6 +97,9 @@ func (c *Client) ssec() bool { return c.opts.Cipher == ServerSideCustomerKey }
 func sseOptFns(optFns []func(*s3.Options)) []func(*s3.Options) {
 	return append(slices.Clip(optFns), func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			if _, ok := st.Finalize.Get(requireHTTPS.ID()); ok {
+				return nil // added by an outer call
+			}
 			return st.Finalize.Add(requireHTTPS, middleware.After)
 		})
 	})

@@ -309,7 +309,7 @@ func TestSSECMultipart(t *testing.T) {
 	ctx := context.Background()
 	kr := newAES(t, "a")
 	c := sseClient(t, api, kr)
-	for _, size := range []int64{12<<20 + 5, 5 << 20 * 2} {
+	for _, size := range []int64{1 << 20, 12<<20 + 5, 5 << 20 * 2} {
 		key := fmt.Sprintf("mp/%d", size)
 		body := random(int(size))
 		for _, known := range []bool{true, false} {
@@ -324,10 +324,11 @@ func TestSSECMultipart(t *testing.T) {
 			got, err := get(c, bucket, key)
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(body, got))
-			b := int(s3crypto.MinPartSize)
-			got, _, err = sseRange(c, bucket, key, fmt.Sprintf("bytes=%d-%d", b-10, b+9))
-			require.NoError(t, err)
-			require.True(t, bytes.Equal(body[b-10:b+10], got))
+			if b := int(s3crypto.MinPartSize); int(size) > b+10 { // across the first part boundary
+				got, _, err = sseRange(c, bucket, key, fmt.Sprintf("bytes=%d-%d", b-10, b+9))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(body[b-10:b+10], got))
+			}
 
 			var buf bytes.Buffer
 			n, err := s3crypto.NewDownloader(c, func(o *s3crypto.DownloaderOptions) { o.PartSize = 1 << 20; o.Concurrency = 4 }).
