@@ -248,6 +248,23 @@ func TestSSECOtherKeys(t *testing.T) {
 	_, err = get(newClient(t, api, owner), bucket, "k") // client-side: S3 wants the key
 	require.Error(t, err)
 	require.Equal(t, 400, httpStatus(err), "%v", err)
+
+	// Overwritten behind the client's back with another key: S3 refuses
+	// the recorded one, and the error says so without showing it.
+	dk := dataKeyOf(t, api, owner, bucket, "k")
+	other := random(32)
+	in := ssecHead(bucket, "k", other)
+	_, err = api.PutObject(context.Background(), &s3.PutObjectInput{Bucket: in.Bucket, Key: in.Key, Body: strings.NewReader("x"),
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5})
+	require.NoError(t, err)
+	_, err = get(sseClient(t, api, owner), bucket, "k")
+	require.ErrorIs(t, err, s3crypto.ErrCustomerKeyRefused)
+	require.Equal(t, 403, httpStatus(err))
+	for _, k := range [][]byte{dk, other} {
+		for _, enc := range []string{base64.StdEncoding.EncodeToString(k), hex.EncodeToString(k), string(k)} {
+			require.NotContains(t, err.Error(), enc)
+		}
+	}
 }
 
 // TestSSECMissing: a missing object is S3's NoSuchKey / NotFound; an object
