@@ -45,7 +45,7 @@ func realS3(t *testing.T) (*s3.Client, string) {
 }
 
 // newBucket creates a bucket with a fresh name that starts with prefix.
-func newBucket(t *testing.T, c *s3.Client, prefix, endpoint string) string {
+func newBucket(t testing.TB, c *s3.Client, prefix, endpoint string) string {
 	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)

@@ -39,7 +39,7 @@ import (
 // the server. versitygw ignores SSE-C headers: never test SSE-C on it.
 
 // realSSEC returns an S3 client for the MinIO test server and a fresh bucket.
-func realSSEC(t *testing.T) (*s3.Client, string) {
+func realSSEC(t testing.TB) (*s3.Client, string) {
 	t.Helper()
 	endpoint := os.Getenv("S3ENVELOPE_SSEC_ENDPOINT")
 	if endpoint == "" {
@@ -345,6 +345,13 @@ func TestSSECMultipart(t *testing.T) {
 				got, _, err = sseRange(c, bucket, key, fmt.Sprintf("bytes=%d-%d", b-10, b+9))
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(body[b-10:b+10], got))
+
+				part, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), PartNumber: aws.Int32(2)})
+				require.NoError(t, err)
+				got, err = io.ReadAll(part.Body)
+				part.Body.Close()
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(body[b:min(2*b, int(size))], got), "part 2")
 			}
 
 			var buf bytes.Buffer
@@ -767,4 +774,50 @@ func TestSSECConcurrentCompanion(t *testing.T) {
 	got, err = get(other, bucket, "k")
 	require.NoError(t, err)
 	require.Equal(t, "always other", string(got))
+}
+
+// BenchmarkSSEC compares managed SSE-C with the SDK's own SSE-C (one fixed
+// key, no key management) on MinIO: the cost of the companion.
+func BenchmarkSSEC(b *testing.B) {
+	api, bucket := realSSEC(b)
+	ctx := context.Background()
+	kr, err := keyring.NewAES(random(32), map[string]string{"kid": "bench"})
+	require.NoError(b, err)
+	c := sseClient(b, api, kr)
+	fixed := random(32)
+	raw := ssecHead(bucket, "", fixed)
+	for _, size := range []int{1 << 10, 16 << 20} {
+		body := random(size)
+		b.Run(fmt.Sprintf("put/managed/%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for i := 0; b.Loop(); i++ {
+				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint("m", size)), Body: bytes.NewReader(body)})
+				require.NoError(b, err)
+			}
+		})
+		b.Run(fmt.Sprintf("put/sdk/%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint("r", size)), Body: bytes.NewReader(body),
+					SSECustomerAlgorithm: raw.SSECustomerAlgorithm, SSECustomerKey: raw.SSECustomerKey, SSECustomerKeyMD5: raw.SSECustomerKeyMD5})
+				require.NoError(b, err)
+			}
+		})
+		b.Run(fmt.Sprintf("get/managed/%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				got, err := get(c, bucket, fmt.Sprint("m", size))
+				require.NoError(b, err)
+				require.Len(b, got, size)
+			}
+		})
+		b.Run(fmt.Sprintf("get/sdk/%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				got, err := rawGet(api, bucket, fmt.Sprint("r", size), fixed)
+				require.NoError(b, err)
+				require.Len(b, got, size)
+			}
+		})
+	}
 }
