@@ -271,6 +271,9 @@ func (c *Client) liveKey(ctx context.Context, o objectRef, comp *envelope.Compan
 // object is written with the staged key. If another writer updated the
 // companion since, it is left as that writer made it.
 func (s *stagedKey) commit(ctx context.Context) {
+	if s.prev == nil {
+		return // the companion holds the staged key alone already
+	}
 	_, _ = s.c.writeCompanion(ctx, s.o, &envelope.Companion{Keys: []envelope.WrappedKey{s.wrapped}}, s.etag, s.optFns)
 }
 

@@ -788,21 +788,31 @@ func BenchmarkSSEC(b *testing.B) {
 	raw := ssecHead(bucket, "", fixed)
 	for _, size := range []int{1 << 10, 16 << 20} {
 		body := random(size)
-		b.Run(fmt.Sprintf("put/managed/%d", size), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			for i := 0; b.Loop(); i++ {
-				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint("m", size)), Body: bytes.NewReader(body)})
-				require.NoError(b, err)
+		// New keys, then overwrites of one key (which also drop the
+		// replaced object's key from the companion).
+		for _, mode := range []string{"new", "overwrite"} {
+			key := func(prefix string, i int) *string {
+				if mode == "new" {
+					return aws.String(fmt.Sprint(prefix, size, "/", mode, i))
+				}
+				return aws.String(fmt.Sprint(prefix, size))
 			}
-		})
-		b.Run(fmt.Sprintf("put/sdk/%d", size), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint("r", size)), Body: bytes.NewReader(body),
-					SSECustomerAlgorithm: raw.SSECustomerAlgorithm, SSECustomerKey: raw.SSECustomerKey, SSECustomerKeyMD5: raw.SSECustomerKeyMD5})
-				require.NoError(b, err)
-			}
-		})
+			b.Run(fmt.Sprintf("put-%s/managed/%d", mode, size), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for i := 0; b.Loop(); i++ {
+					_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: key("m", i), Body: bytes.NewReader(body)})
+					require.NoError(b, err)
+				}
+			})
+			b.Run(fmt.Sprintf("put-%s/sdk/%d", mode, size), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for i := 0; b.Loop(); i++ {
+					_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: key("r", i), Body: bytes.NewReader(body),
+						SSECustomerAlgorithm: raw.SSECustomerAlgorithm, SSECustomerKey: raw.SSECustomerKey, SSECustomerKeyMD5: raw.SSECustomerKeyMD5})
+					require.NoError(b, err)
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("get/managed/%d", size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			for b.Loop() {
