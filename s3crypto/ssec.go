@@ -42,6 +42,7 @@ const (
 	ServerSideCustomerKey
 )
 
+// String names the cipher as the documentation does.
 func (c Cipher) String() string {
 	switch c {
 	case ClientSide:
