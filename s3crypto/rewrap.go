@@ -118,7 +118,7 @@ type RewrapInput struct {
 	// a fresh one (the data never leaves S3), and the companion then holds
 	// only the new key, wrapped by the current master key. The old data key
 	// no longer opens anything (except older versions, in a versioned
-	// bucket). Objects over 5 GiB are refused. A ClientSide client refuses
+	// bucket). Objects over 5 GiB are copied part by part. A ClientSide client refuses
 	// Rekey: its data keys are retired by reading and putting the object.
 	Rekey bool
 }

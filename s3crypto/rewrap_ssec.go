@@ -152,9 +152,6 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 	if head.ETag == nil {
 		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
 	}
-	if aws.ToInt64(head.ContentLength) > multipartCopyThreshold {
-		return fmt.Errorf("%w: re-keying an SSE-C object over %d bytes (a multipart copy) is not implemented", envelope.ErrUnsupported, multipartCopyThreshold)
-	}
 	wctx := keepContext(ctx, &comp.Keys[used])
 	dataKey, wrapped, err := envelope.NewCustomerKey(wctx, current)
 	if err != nil {
@@ -206,16 +203,27 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 		cp.StorageClass = ""
 	}
 	sk := &stagedKey{c: c, o: o, optFns: optFns, key: newKey, wrapped: decoded.Keys[0], prev: comp, etag: staged.ETag}
-	res, err := c.api.CopyObject(ctx, cp, optFns...)
-	if err != nil {
-		sk.abandon(ctx)
-		return s3Error("copying the object onto itself under the new data key", err)
+	if aws.ToInt64(head.ContentLength) > multipartCopyThreshold {
+		// S3 copies at most 5 GiB at once: part by part, each part from
+		// the old key to the new, the metadata given again.
+		out.Multipart = true
+		err = c.multipartCopy(ctx, in, head, head.Metadata, nil, &copyKeys{old: oldKey, new: newKey}, optFns, out)
+		if err != nil {
+			sk.abandon(ctx)
+			return fmt.Errorf("copying the object onto itself under the new data key: %w", err)
+		}
+	} else {
+		res, err := c.api.CopyObject(ctx, cp, optFns...)
+		if err != nil {
+			sk.abandon(ctx)
+			return s3Error("copying the object onto itself under the new data key", err)
+		}
+		if res.CopyObjectResult != nil {
+			out.ETag = res.CopyObjectResult.ETag
+		}
+		out.VersionId = res.VersionId
 	}
 	out.Rekeyed, out.Written = true, true
-	if res.CopyObjectResult != nil {
-		out.ETag = res.CopyObjectResult.ETag
-	}
-	out.VersionId = res.VersionId
 	if _, err := c.writeCompanion(ctx, o, &envelope.Companion{Keys: decoded.Keys[:1]}, staged.ETag, optFns); err != nil {
 		return fmt.Errorf("the object was re-keyed, but dropping the old wrapped key from the companion failed (that key opens nothing now): %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	}
 	if aws.ToInt64(h.ContentLength) > multipartCopyThreshold {
 		out.Multipart = true
-		return c.multipartCopy(ctx, in, rd, newMeta, newKey, out)
+		return c.multipartCopy(ctx, in, rd.head, newMeta, newKey, nil, nil, out)
 	}
 	cp := &s3.CopyObjectInput{
 		Bucket:            in.Bucket,
@@ -120,15 +121,20 @@ func checksumAlgorithm(h *s3.HeadObjectOutput) types.ChecksumAlgorithm {
 	return ""
 }
 
+// copyKeys are the SSE-C keys of a re-keying copy: the object's, and the
+// copy's.
+type copyKeys struct{ old, new customerKey }
+
 // multipartCopy writes newMeta by copying the object onto itself part by
-// part: each UploadPartCopy is guarded by the ETag read, and the completion
-// by If-Match on it. Any failure aborts the upload.
-func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapRead, newMeta map[string]string, newKey *envelope.WrappedKey, out *RewrapOutput) (err error) {
-	h := rd.head
+// part: each UploadPartCopy is guarded by the ETag read (h's), and the
+// completion by If-Match on it. Any failure aborts the upload. With keys,
+// an SSE-C object is copied from its old key to the new one (newKey is
+// then not used: the caller checks what landed).
+func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadObjectOutput, newMeta map[string]string, newKey *envelope.WrappedKey, keys *copyKeys, optFns []func(*s3.Options), out *RewrapOutput) (err error) {
 	size := aws.ToInt64(h.ContentLength)
 	var tagging *string
 	if aws.ToInt32(h.TagCount) > 0 || h.TagCount == nil {
-		tags, err := c.api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: in.Bucket, Key: in.Key, VersionId: h.VersionId})
+		tags, err := c.api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: in.Bucket, Key: in.Key, VersionId: h.VersionId}, optFns...)
 		if err != nil {
 			return s3Error("reading the object's tags", err)
 		}
@@ -168,7 +174,10 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapR
 	if create.StorageClass == types.StorageClassStandard {
 		create.StorageClass = ""
 	}
-	mpu, err := c.api.CreateMultipartUpload(ctx, create, rawExpires(h))
+	if keys != nil {
+		create.SSECustomerAlgorithm, create.SSECustomerKey, create.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
+	}
+	mpu, err := c.api.CreateMultipartUpload(ctx, create, append(slices.Clip(optFns), rawExpires(h))...)
 	if err != nil {
 		return s3Error("starting the multipart copy", err)
 	}
@@ -181,7 +190,7 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapR
 		defer cancel()
 		if _, aerr := c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: in.Bucket, Key: in.Key, UploadId: mpu.UploadId,
-		}); aerr != nil {
+		}, optFns...); aerr != nil {
 			err = fmt.Errorf("%w (and aborting the multipart upload %s failed: %v)", err, aws.ToString(mpu.UploadId), aerr)
 		}
 	}()
@@ -191,7 +200,7 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapR
 	var parts []types.CompletedPart
 	for n, off := int32(1), int64(0); off < size; n, off = n+1, off+partSize {
 		end := min(off+partSize, size) - 1
-		res, err := c.api.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+		part := &s3.UploadPartCopyInput{
 			Bucket:            in.Bucket,
 			Key:               in.Key,
 			UploadId:          mpu.UploadId,
@@ -199,7 +208,12 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapR
 			CopySource:        src,
 			CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", off, end)),
 			CopySourceIfMatch: h.ETag,
-		})
+		}
+		if keys != nil {
+			part.CopySourceSSECustomerAlgorithm, part.CopySourceSSECustomerKey, part.CopySourceSSECustomerKeyMD5 = keys.old.alg, keys.old.key, keys.old.md5
+			part.SSECustomerAlgorithm, part.SSECustomerKey, part.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
+		}
+		res, err := c.api.UploadPartCopy(ctx, part, optFns...)
 		if err != nil {
 			return s3Error(fmt.Sprintf("copying part %d", n), err)
 		}
@@ -208,15 +222,19 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, rd *rewrapR
 		}
 		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: res.CopyPartResult.ETag})
 	}
-	res, err := c.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	complete := &s3.CompleteMultipartUploadInput{
 		Bucket:          in.Bucket,
 		Key:             in.Key,
 		UploadId:        mpu.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		IfMatch:         h.ETag,
-	})
+	}
+	if keys != nil {
+		complete.SSECustomerAlgorithm, complete.SSECustomerKey, complete.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
+	}
+	res, err := c.api.CompleteMultipartUpload(ctx, complete, optFns...)
 	if err != nil {
-		if c.envelopeLanded(ctx, in, newKey, EnvelopeInMetadata) {
+		if keys == nil && c.envelopeLanded(ctx, in, newKey, EnvelopeInMetadata) {
 			completed = true
 			return nil
 		}

@@ -463,13 +463,22 @@ func ssecHead(bucket, key string, dk []byte) *s3.HeadObjectInput {
 }
 
 // TestSSECRekey retires the data key too: S3 copies the object onto itself
-// under a fresh key; the old data key no longer opens it, and the companion
-// holds only the new key, wrapped by the current master key.
+// under a fresh key (in one copy, and part by part as for objects over
+// 5 GiB); the old data key no longer opens it, and the companion holds only
+// the new key, wrapped by the current master key.
 func TestSSECRekey(t *testing.T) {
+	t.Run("copy", func(t *testing.T) { testSSECRekey(t, 2<<20+1, false) })
+	t.Run("multipart copy", func(t *testing.T) {
+		defer s3crypto.SetMultipartCopyForTest(8<<20, 5<<20)()
+		testSSECRekey(t, 11<<20+5, true)
+	})
+}
+
+func testSSECRekey(t *testing.T, size int, multipart bool) {
 	api, bucket := realSSEC(t)
 	ctx := context.Background()
 	old, cur := newAES(t, "old"), newAES(t, "new")
-	body := random(2<<20 + 1)
+	body := random(size)
 	_, err := sseClient(t, api, old).PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String("k"), Body: bytes.NewReader(body),
 		ContentType: aws.String("text/x-test"), Metadata: map[string]string{"color": "blue"},
@@ -490,6 +499,7 @@ func TestSSECRekey(t *testing.T) {
 	require.True(t, out.Rekeyed)
 	require.True(t, out.Written)
 	require.True(t, out.Verified)
+	require.Equal(t, multipart, out.Multipart)
 
 	_, err = rawGet(api, bucket, "k", oldKey)
 	require.Equal(t, 403, httpStatus(err), "the old data key still opens the object: %v", err)
