@@ -111,7 +111,19 @@ type Config struct {
 	// SpoolMemory bounds the ciphertext held in memory per open object; 0
 	// means the default (8 MiB), negative means never in memory.
 	SpoolMemory int64
+	// SpoolLimit bounds the ciphertext spooled for a V1, V2 or V3 body whose
+	// length is not known beforehand (no stored plaintext length, and no
+	// size from storage, as with a chunked response): past it, Open fails
+	// with ErrTooLarge instead of spooling up to MaxPlaintext. A body whose
+	// length is known is bounded by that length. Zero means
+	// DefaultSpoolLimit; negative means MaxPlaintext.
+	SpoolLimit int64
 }
+
+// DefaultSpoolLimit is the SpoolLimit when none is set: generous for any
+// object whose length is unknown, and far below what a hostile endless
+// body could otherwise fill on disk.
+const DefaultSpoolLimit = 16 << 30
 
 // WriteFormat returns the format new objects are written in, or an error
 // wrapping ErrPolicy when Format contradicts CommitmentPolicy (a segmented
@@ -153,6 +165,21 @@ func (c *Config) checkRead(e *Envelope) error {
 		return fmt.Errorf("%w: %v object is not key-committing and %v reads only V3", ErrPolicy, e.Format, c.CommitmentPolicy)
 	}
 	return nil
+}
+
+// bodyLimit is the most ciphertext an object of e may hold, as far as can
+// be told before its body is read: its stored length, or SpoolLimit.
+func (c *Config) bodyLimit(e *Envelope) int64 {
+	limit := int64(MaxPlaintext)
+	switch {
+	case e.PlaintextLength >= 0:
+		limit = min(limit, e.PlaintextLength)
+	case c.SpoolLimit == 0:
+		limit = min(limit, DefaultSpoolLimit)
+	case c.SpoolLimit > 0:
+		limit = min(limit, c.SpoolLimit)
+	}
+	return limit
 }
 
 // segmentSize is the segment size of new segmented objects.

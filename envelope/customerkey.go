@@ -150,6 +150,9 @@ func ParseCompanion(b []byte) (*Companion, error) {
 // The caller sends the data key to S3 as the customer key, stores the
 // wrapped key in the object's companion, and clears the data key after.
 func NewCustomerKey(ctx context.Context, w Wrapper) (dataKey []byte, wrapped *WrappedKey, err error) {
+	if err := checkMasterKey(w); err != nil {
+		return nil, nil, err
+	}
 	if g, ok := w.(DataKeyGenerator); ok {
 		dataKey, wrapped, err = g.GenerateDataKey(ctx, ContentSSEC)
 		if err != nil {
@@ -176,6 +179,9 @@ func NewCustomerKey(ctx context.Context, w Wrapper) (dataKey []byte, wrapped *Wr
 // ContentSSEC, and checks that it is a 256-bit key. Errors are u's, or wrap
 // ErrAuthentication.
 func OpenCustomerKey(ctx context.Context, u Unwrapper, w *WrappedKey) ([]byte, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
 	if !companionWrap(w.Algorithm) {
 		return nil, fmt.Errorf("%w: wrap algorithm %.40q for an SSE-C data key", ErrUnsupported, w.Algorithm)
 	}

@@ -16,7 +16,7 @@ import (
 func typed(err error) bool {
 	for _, s := range []error{envelope.ErrAuthentication, envelope.ErrNoMasterKey, envelope.ErrUnsupported,
 		envelope.ErrDisallowed, envelope.ErrPolicy, envelope.ErrMalformed, envelope.ErrTooLarge,
-		envelope.ErrWrapOnly, envelope.ErrNoEnvelope} {
+		envelope.ErrWrapOnly, envelope.ErrNoEnvelope, envelope.ErrInvalidRange} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -151,6 +152,9 @@ func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 		if !HasEnvelope(ins) {
 			return nil, fmt.Errorf("%w: the instruction file holds no wrapped key", ErrMalformed)
 		}
+		if err := checkObjectFields(m, ins); err != nil {
+			return nil, err
+		}
 		_, insV3Key := ins[keyV3Key]
 		_, insV3Wrap := ins[keyV3Wrap]
 		if insV3Key || insV3Wrap {
@@ -180,6 +184,41 @@ func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 		m = ins
 	}
 	return decodeMap(m)
+}
+
+// Envelope fields by format: those of V1 and V2, of V3, and of the
+// segmented format. x-amz-unencrypted-content-length is shared.
+var (
+	v12Fields = []string{keyV1, keyV2, keyIV, keyMatDesc, keyCEKAlg, keyWrapAlg, keyTagLen}
+	v3Fields  = []string{keyV3Content, keyV3Key, keyV3Wrap, keyV3MatDesc, keyV3Context, keyV3Commit, keyV3MessageID}
+	segFields = []string{keySegVersion, keySegSize, keySegKey, keySegWrap, keySegMatDesc, keySegID, keySegCommit}
+)
+
+// checkObjectFields refuses an object whose metadata holds envelope fields
+// of another format than its instruction file's: the file must not be able
+// to stand in for the object's own envelope (a V2 instruction file on a V3
+// object would drop its key commitment, and the object would open as V2).
+// Fields of the file's own format on the object are what V3 and the
+// segmented format keep there (merged by Decode), or are overridden by the
+// file.
+func checkObjectFields(m, ins map[string]string) error {
+	_, v3Key := ins[keyV3Key]
+	_, v3Wrap := ins[keyV3Wrap]
+	_, segKey := ins[keySegKey]
+	_, segWrap := ins[keySegWrap]
+	own, name := v12Fields, "V1/V2"
+	switch {
+	case v3Key || v3Wrap:
+		own, name = v3Fields, "V3"
+	case segKey || segWrap:
+		own, name = segFields, "segmented"
+	}
+	for k := range m {
+		if IsEnvelopeKey(k) && k != keyPlainLen && !slices.Contains(own, k) {
+			return fmt.Errorf("%w: object metadata holds %s, a field of another format than its %s instruction file", ErrMalformed, k, name)
+		}
+	}
+	return nil
 }
 
 // ParseInstruction parses an instruction file: one flat JSON object of
@@ -303,12 +342,8 @@ func decodeV12(m map[string]string, f Format) (*Envelope, error) {
 		// AES/CTR among others: never accepted from storage (CVE-2020-8912).
 		return nil, fmt.Errorf("%w: content algorithm %q", ErrUnsupported, e.ContentAlgorithm)
 	}
-	if s := m[keyPlainLen]; s != "" { // AWS's Go v4 client stores "" on V3 objects
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
-		}
-		e.PlaintextLength = n
+	if e.PlaintextLength, err = plainLength(m); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -355,12 +390,8 @@ func decodeV3(m map[string]string) (*Envelope, error) {
 	if e.Key.Description, err = parseDescription(m, descKey); err != nil {
 		return nil, err
 	}
-	if s := m[keyPlainLen]; s != "" { // AWS's Go v4 client stores "" on V3 objects
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
-		}
-		e.PlaintextLength = n
+	if e.PlaintextLength, err = plainLength(m); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -415,6 +446,24 @@ func decodeSegmented(m map[string]string) (*Envelope, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// plainLength reads x-amz-unencrypted-content-length: -1 when absent (or
+// "", which AWS's Go v4 client stores on V3 objects); a length past what
+// one AES-GCM pass holds is ErrTooLarge, before any of the body is read.
+func plainLength(m map[string]string) (int64, error) {
+	s := m[keyPlainLen]
+	if s == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: %s is not a length", ErrMalformed, keyPlainLen)
+	}
+	if n > MaxPlaintext {
+		return 0, fmt.Errorf("%w: %s of %d bytes, more than an AES-GCM object holds", ErrTooLarge, keyPlainLen, n)
+	}
+	return n, nil
 }
 
 func b64(m map[string]string, k string) ([]byte, error) {

@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/s3envelope/s3envelope/internal/gcmstream"
 	"github.com/s3envelope/s3envelope/internal/spool"
@@ -136,56 +138,112 @@ func (p *spoolPipe) close() error {
 }
 
 // Plaintext is an opened object's body. Every byte it yields has been
-// authenticated (except for legacy AES/CBC content, which nothing
-// authenticates). Close releases its spool; it must be called.
+// authenticated (except for legacy AES/CBC content and legacy ranges,
+// which nothing authenticates). Close releases its spool; it must be
+// called, and may be called at any time from any goroutine — the usual way
+// to abort a read in progress. What a read in progress uses is released
+// when that read returns.
 type Plaintext struct {
-	r      io.Reader
-	size   int64
-	close  func() error // releases what r reads from; nil if nothing
-	closed bool
+	r       io.Reader
+	size    int64
+	release func() error // releases what r reads from; nil if nothing
+
+	mu      sync.Mutex
+	reading int  // Read and WriteTo calls in progress
+	closed  bool // Close was called
+	stop    atomic.Bool
+}
+
+func newPlaintext(r io.Reader, size int64, release func() error) *Plaintext {
+	return &Plaintext{r: r, size: size, release: release}
 }
 
 // Size is the plaintext's length in bytes, or -1 when it is known only
 // once read (a whole segmented object, which is released as it verifies).
 func (p *Plaintext) Size() int64 { return p.size }
 
+// begin registers a read, unless the plaintext is closed.
+func (p *Plaintext) begin() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return spool.ErrClosed
+	}
+	p.reading++
+	return nil
+}
+
+// end ends a read; the last one to end after Close releases.
+func (p *Plaintext) end() {
+	p.mu.Lock()
+	p.reading--
+	last := p.closed && p.reading == 0
+	p.mu.Unlock()
+	if last && p.release != nil {
+		p.release()
+	}
+}
+
 // Read reads decrypted, verified plaintext.
 func (p *Plaintext) Read(b []byte) (int, error) {
-	if p.closed {
-		return 0, spool.ErrClosed
+	if err := p.begin(); err != nil {
+		return 0, err
 	}
+	defer p.end()
 	return p.r.Read(b)
 }
 
 // WriteTo writes the rest of the plaintext to w in large pieces; io.Copy
-// uses it, so decryption is not cut into the small reads of w's buffer.
+// uses it, so decryption is not cut into the small reads of w's buffer. A
+// Close from another goroutine stops it after the piece in progress.
 func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
-	if p.closed {
-		return 0, spool.ErrClosed
+	if err := p.begin(); err != nil {
+		return 0, err
 	}
+	defer p.end()
 	if wt, ok := p.r.(io.WriterTo); ok {
 		return wt.WriteTo(w)
 	}
-	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{p.r}, make([]byte, 4*chunk))
+	return io.CopyBuffer(struct{ io.Writer }{w}, stoppable{p.r, &p.stop}, make([]byte, 4*chunk))
 }
 
-// Close releases the spooled ciphertext, if any. It is safe to call more
-// than once.
+// Close releases the spooled ciphertext, if any, once no read is in
+// progress. It is safe to call more than once, and concurrently with a
+// read, which then fails or ends.
 func (p *Plaintext) Close() error {
+	p.stop.Store(true)
+	p.mu.Lock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil
 	}
 	p.closed = true
-	if p.close == nil {
+	busy := p.reading > 0
+	p.mu.Unlock()
+	if busy || p.release == nil {
 		return nil
 	}
-	return p.close()
+	return p.release()
+}
+
+// stoppable is a reader that fails once stop is set.
+type stoppable struct {
+	r    io.Reader
+	stop *atomic.Bool
+}
+
+func (s stoppable) Read(b []byte) (int, error) {
+	if s.stop.Load() {
+		return 0, spool.ErrClosed
+	}
+	return s.r.Read(b)
 }
 
 // ctrReader decrypts GCM content read ahead from a verified spool. It
 // decrypts straight from the read-ahead buffers into the caller's, so the
 // keystream XOR is also the copy.
 type ctrReader struct {
+	stop      *atomic.Bool // the Plaintext was closed: stop between pieces
 	sp        *spool.Spool
 	ahead     *readAhead // the part of the spool in a file; nil if none
 	stream    *gcmstream.Stream
@@ -200,6 +258,9 @@ type ctrReader struct {
 func (c *ctrReader) fill() error {
 	if len(c.cur) > 0 {
 		return nil
+	}
+	if c.stop.Load() {
+		return spool.ErrClosed
 	}
 	if c.fromAhead {
 		c.ahead.release(c.buf)
@@ -305,6 +366,9 @@ func (c *cbcReader) Read(b []byte) (int, error) {
 // Errors wrap ErrAuthentication, ErrPolicy, ErrDisallowed, ErrMalformed,
 // ErrTooLarge, or an error from u or from reading ciphertext.
 func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
 	if err := cfg.checkRead(e); err != nil {
 		return nil, err
 	}
@@ -339,9 +403,27 @@ func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext 
 		if err != nil {
 			return nil, err
 		}
-		return &Plaintext{r: segReader{c.OpenReader(ciphertext, cfg.workers())}, size: -1}, nil
+		return newPlaintext(segReader{c.OpenReader(ciphertext, cfg.workers())}, -1, nil), nil
 	}
 	return nil, fmt.Errorf("%w: content algorithm %q in a %v envelope", ErrUnsupported, e.ContentAlgorithm, e.Format)
+}
+
+// tooLong refuses a body once it holds more than total bytes of plaintext
+// than it may: its stored length, MaxPlaintext, or, when its length is
+// unknown, SpoolLimit. It fails as soon as the body passes the bound,
+// before the excess is spooled, so a hostile body costs no more memory or
+// disk than the length it claims.
+func tooLong(e *Envelope, cfg Config, total int64) error {
+	limit := cfg.bodyLimit(e)
+	switch {
+	case total <= limit:
+		return nil
+	case e.PlaintextLength >= 0:
+		return fmt.Errorf("%w: stored plaintext length %d, body holds more", ErrMalformed, e.PlaintextLength)
+	case limit < MaxPlaintext:
+		return fmt.Errorf("%w: a body of unknown length passed the spool limit of %d bytes (Config.SpoolLimit)", ErrTooLarge, limit)
+	}
+	return fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
 }
 
 func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
@@ -376,14 +458,9 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		}
 		// buf is full: everything but the last TagSize bytes is body.
 		body := buf[:pipeChunk]
-		if total += int64(len(body)); total > MaxPlaintext {
-			return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
-		}
-		// A body longer than the stored length fails at the end anyway:
-		// fail before it is spooled, so a hostile body costs no more
-		// memory or disk than the length it claims.
-		if e.PlaintextLength >= 0 && total > e.PlaintextLength {
-			return nil, fmt.Errorf("%w: stored plaintext length %d, body holds more", ErrMalformed, e.PlaintextLength)
+		total += int64(len(body))
+		if err := tooLong(e, cfg, total); err != nil {
+			return nil, err
 		}
 		if err := o.Hash(body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
@@ -397,8 +474,14 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
 	}
 	body, tag := buf[:have-TagSize], buf[have-TagSize:have]
-	if total += int64(len(body)); total > MaxPlaintext {
-		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+	total += int64(len(body))
+	// A last piece past a stored length is told by the tag first (it is
+	// most likely another body), then by the length check below; past
+	// MaxPlaintext, Hash refuses it.
+	if e.PlaintextLength < 0 {
+		if err := tooLong(e, cfg, total); err != nil {
+			return nil, err
+		}
 	}
 	if err := o.Hash(body); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
@@ -419,12 +502,14 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		// Reads of the spool file (syscalls) run ahead of decryption.
 		r.ahead = newReadAhead(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
 	}
-	return &Plaintext{size: total, r: r, close: func() error {
+	pt := newPlaintext(r, total, func() error {
 		if r.ahead != nil {
 			r.ahead.close()
 		}
 		return sp.Close()
-	}}, nil
+	})
+	r.stop = &pt.stop
+	return pt, nil
 }
 
 // openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates
@@ -452,11 +537,10 @@ func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Pl
 	for {
 		n, err := io.ReadFull(ciphertext, buf)
 		if n > 0 {
-			if total += int64(n); total > MaxPlaintext+aes.BlockSize {
-				return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
-			}
-			if e.PlaintextLength >= 0 && total > e.PlaintextLength+aes.BlockSize {
-				return nil, fmt.Errorf("%w: stored plaintext length %d, body holds more", ErrMalformed, e.PlaintextLength)
+			// The body holds up to one block of padding past the plaintext.
+			total += int64(n)
+			if err := tooLong(e, cfg, total-aes.BlockSize); err != nil {
+				return nil, err
 			}
 			if _, werr := sp.Write(buf[:n]); werr != nil {
 				return nil, werr
@@ -493,5 +577,5 @@ func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Pl
 	ok = true
 	dec := cipher.NewCBCDecrypter(block, e.IV)
 	r := &cbcReader{src: sp.Reader(), dec: dec, buf: make([]byte, chunk)}
-	return &Plaintext{size: size, r: io.LimitReader(r, size), close: sp.Close}, nil
+	return newPlaintext(io.LimitReader(r, size), size, sp.Close), nil
 }

@@ -30,6 +30,9 @@ type Sealer struct {
 // w, and draws a fresh IV (V2), message ID (V3) or object ID (segmented).
 // The returned sealer's Envelope is what must be stored with the object.
 func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
+	if err := checkMasterKey(w); err != nil {
+		return nil, err
+	}
 	f, err := cfg.WriteFormat()
 	if err != nil {
 		return nil, err

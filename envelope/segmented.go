@@ -136,8 +136,9 @@ func (e *Envelope) CiphertextSize(plaintext int64) (int64, error) {
 // PlaintextSize is the plaintext size of an object whose stored body is
 // ciphertext bytes long, as far as the format tells without reading it:
 // nothing authenticates it until the body is read. A length no writer of
-// the format produces fails with ErrAuthentication. A V1 object's size is
-// its stored x-amz-unencrypted-content-length, if any.
+// the format produces fails with ErrAuthentication, a V2 or V3 length past
+// MaxPlaintext with ErrTooLarge. A V1 object's size is its stored
+// x-amz-unencrypted-content-length, if any.
 func (e *Envelope) PlaintextSize(ciphertext int64) (int64, error) {
 	switch {
 	case e.Format == FormatSegmented:
@@ -152,6 +153,8 @@ func (e *Envelope) PlaintextSize(ciphertext int64) (int64, error) {
 		return 0, fmt.Errorf("%w: an AES/CBC object's length is known only once it is decrypted", ErrUnsupported)
 	case ciphertext < TagSize:
 		return 0, fmt.Errorf("%w: body of %d bytes is shorter than its tag", ErrAuthentication, ciphertext)
+	case ciphertext-TagSize > MaxPlaintext:
+		return 0, fmt.Errorf("%w: a %v body of %d bytes holds more than one AES-GCM pass may", ErrTooLarge, e.Format, ciphertext)
 	}
 	return ciphertext - TagSize, nil
 }
@@ -200,6 +203,9 @@ func (e *Envelope) committing() bool {
 // mode, only when cfg.EnableLegacyUnauthenticatedModes is set (V3's key
 // commitment is still checked); otherwise it fails with ErrDisallowed.
 func OpenRange(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.Reader, size, off, n int64) (*Plaintext, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
 	if err := cfg.checkRead(e); err != nil {
 		return nil, err
 	}
@@ -221,7 +227,7 @@ func OpenRange(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, cipher
 		if err != nil {
 			return nil, err
 		}
-		return &Plaintext{r: segReader{c.OpenRangeReader(ciphertext, p, off, off+n, cfg.workers())}, size: n}, nil
+		return newPlaintext(segReader{c.OpenRangeReader(ciphertext, p, off, off+n, cfg.workers())}, n, nil), nil
 	case e.Format == FormatV2 && e.ContentAlgorithm == ContentAESGCM:
 		return openCTR(dataKey, e.IV, nil, ciphertext, off, n)
 	case e.Format == FormatV3 && e.ContentAlgorithm == ContentAESGCMCommit:
@@ -242,18 +248,23 @@ func openCTR(key, nonce, aad []byte, ciphertext io.Reader, off, n int64) (*Plain
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
 	}
+	if off < 0 || n <= 0 || n > MaxPlaintext-off {
+		return nil, fmt.Errorf("%w: range of %d bytes at %d past what an AES-GCM object holds", ErrTooLarge, n, off)
+	}
 	start := off &^ (TagSize - 1)
-	r := &ctrRange{src: io.LimitReader(ciphertext, off+n-start), stream: stream, off: uint64(start), skip: off - start}
-	return &Plaintext{r: r, size: n}, nil
+	r := &ctrRange{src: io.LimitReader(ciphertext, off+n-start), stream: stream, off: uint64(start), skip: off - start, left: off + n - start}
+	return newPlaintext(r, n, nil), nil
 }
 
 // ctrRange decrypts AES-CTR content read from src, starting at byte off of
-// the content, dropping the first skip bytes.
+// the content, dropping the first skip bytes; left counts the bytes src
+// still owes, so that a body cut short is an error, not a shorter range.
 type ctrRange struct {
 	src    io.Reader
 	stream *gcmstream.Stream
 	off    uint64
 	skip   int64
+	left   int64
 }
 
 func (c *ctrRange) Read(p []byte) (int, error) {
@@ -264,6 +275,7 @@ func (c *ctrRange) Read(p []byte) (int, error) {
 		n, err := c.src.Read(p)
 		c.stream.XORKeyStreamAt(p[:n], p[:n], c.off)
 		c.off += uint64(n)
+		c.left -= int64(n)
 		if c.skip > 0 {
 			d := min(c.skip, int64(n))
 			c.skip -= d
@@ -272,8 +284,8 @@ func (c *ctrRange) Read(p []byte) (int, error) {
 				continue
 			}
 		}
-		if err == io.EOF && c.skip > 0 {
-			err = io.ErrUnexpectedEOF
+		if err == io.EOF && c.left > 0 {
+			err = fmt.Errorf("%w: the range's body ended %d bytes early: %w", ErrAuthentication, c.left, io.ErrUnexpectedEOF)
 		}
 		return n, err
 	}
@@ -291,6 +303,9 @@ type ReaderAt struct{ r *segment.ReaderAt }
 // one is kept), in one call. Other formats fail with ErrUnsupported: their
 // pieces cannot be authenticated alone.
 func NewReaderAt(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.ReaderAt, size int64) (*ReaderAt, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
 	if err := cfg.checkRead(e); err != nil {
 		return nil, err
 	}

@@ -813,11 +813,9 @@ func (g *tmGen) foreignValue(k string) string {
 // data key does not unwrap for another format's (ErrAuthentication) — the
 // only protection when the reader's policy allows V2. Under the default
 // policy, RequireEncryptRequireDecrypt, V2-looking metadata is refused
-// first (ErrPolicy). A V2 envelope that keeps V3's x-amz-c/d/i beside it in
-// metadata is malformed. In an instruction file, the V2 fields are read
-// from it and the object's x-amz-c/d/i are not looked at (Decode merges
-// them only into a V3 instruction file), so the outcome is the policy's or
-// the wrap's.
+// first (ErrPolicy). A V2 envelope that keeps V3's x-amz-c/d/i beside it —
+// in metadata, or on an object whose instruction file is V2 — is malformed,
+// before any key is unwrapped.
 func (g *tmGen) crossFormat() {
 	o := g.o
 	s := o.sealed
@@ -871,7 +869,7 @@ func (g *tmGen) crossFormat() {
 			cfg.CommitmentPolicy = p
 			want := envelope.ErrAuthentication
 			switch {
-			case keptV3 && !o.instr:
+			case keptV3:
 				want = envelope.ErrMalformed
 			case p == envelope.RequireEncryptRequireDecrypt:
 				want = envelope.ErrPolicy
@@ -996,16 +994,29 @@ func (g *tmGen) conflicts() {
 		delete(st.meta, k)
 		g.add("instruction file holds "+k+" instead of the object", st, envelope.ErrMalformed)
 	}
-	// Envelope fields in metadata that is not read: changes nothing.
+	// Fields of the instruction file's own format in metadata, which the
+	// file overrides: they change nothing.
 	stray := map[envelope.Format]map[string]string{
-		envelope.FormatV2:        {"x-amz-iv": other.st.ins["x-amz-iv"], "x-amz-cek-alg": "AES/CTR/NoPadding", "x-amz-wrap-alg": envelope.WrapLegacyAESWrap, "x-amz-c": "115"},
-		envelope.FormatV3:        {"x-amz-w": "99", "x-amz-m": `{"kid":"someone else"}`, "x-amz-iv": "AAAAAAAAAAAAAAAA", "x-amz-cek-alg": "AES/CTR/NoPadding"},
-		envelope.FormatSegmented: {"x-s3e-w": envelope.WrapLegacyAESWrap, "x-s3e-m": "{", "x-amz-c": "114", "x-amz-iv": "AAAAAAAAAAAAAAAA"},
+		envelope.FormatV2:        {"x-amz-iv": other.st.ins["x-amz-iv"], "x-amz-cek-alg": "AES/CTR/NoPadding", "x-amz-wrap-alg": envelope.WrapLegacyAESWrap},
+		envelope.FormatV3:        {"x-amz-w": "99", "x-amz-m": `{"kid":"someone else"}`},
+		envelope.FormatSegmented: {"x-s3e-w": envelope.WrapLegacyAESWrap, "x-s3e-m": "{"},
 	}[o.format]
 	for _, k := range slices.Sorted(maps.Keys(stray)) {
 		st := o.st.clone()
 		st.meta[k] = stray[k]
 		g.add(fmt.Sprintf("metadata holds a stray %s=%q beside the instruction file", k, stray[k]), st, nil)
+	}
+	// Fields of another format: the file must not stand in for the
+	// object's own envelope (a downgrade that skips the commitment).
+	foreign := map[envelope.Format]map[string]string{
+		envelope.FormatV2:        {"x-amz-c": "115", "x-amz-d": "AAAA", "x-s3e-v": "1"},
+		envelope.FormatV3:        {"x-amz-iv": "AAAAAAAAAAAAAAAA", "x-amz-cek-alg": "AES/CTR/NoPadding", "x-s3e-d": "AAAA"},
+		envelope.FormatSegmented: {"x-amz-c": "114", "x-amz-iv": "AAAAAAAAAAAAAAAA", "x-amz-i": "AAAA"},
+	}[o.format]
+	for _, k := range slices.Sorted(maps.Keys(foreign)) {
+		st := o.st.clone()
+		st.meta[k] = foreign[k]
+		g.add(fmt.Sprintf("metadata holds %s=%q of another format beside the instruction file", k, foreign[k]), st, envelope.ErrMalformed)
 	}
 }
 

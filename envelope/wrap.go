@@ -1,6 +1,11 @@
 package envelope
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/s3envelope/s3envelope/internal/typednil"
+)
 
 // Wrap algorithm names as stored in x-amz-wrap-alg (V1/V2). V3 stores a
 // two-digit code instead; the envelope codec translates.
@@ -75,4 +80,15 @@ type Unwrapper interface {
 // it, Seal uses it instead of generating a random data key and wrapping it.
 type DataKeyGenerator interface {
 	GenerateDataKey(ctx context.Context, contentAlg string) (dataKey []byte, w *WrappedKey, err error)
+}
+
+// errNilMasterKey is returned for a nil Wrapper or Unwrapper, or one that
+// holds a nil pointer (what a failed keyring constructor returns).
+var errNilMasterKey = errors.New("envelope: nil master key (did its constructor fail?)")
+
+func checkMasterKey(k any) error {
+	if typednil.Is(k) {
+		return errNilMasterKey
+	}
+	return nil
 }
