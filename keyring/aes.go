@@ -67,10 +67,14 @@ func (k *AES) Description() map[string]string {
 // only unwraps for that content algorithm. The result is 12 + len(dataKey) +
 // 16 bytes (60 for a 32-byte data key) and carries a copy of the keyring's
 // description. It returns an error for a data key of another size, and one
-// wrapping envelope.ErrUnsupported for any other content algorithm. ctx is
-// not used: wrapping is local.
-func (k *AES) Wrap(_ context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
+// wrapping envelope.ErrUnsupported for any other content algorithm or when
+// ctx carries an encryption context (WithEncryptionContext), which an AES
+// wrap cannot bind.
+func (k *AES) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
 	if err := checkWrapInput(envelope.WrapAESGCM, dataKey, contentAlg); err != nil {
+		return nil, err
+	}
+	if err := refuseContext(ctx, envelope.WrapAESGCM); err != nil {
 		return nil, err
 	}
 	out := k.gcm.Seal(nil, nil, dataKey, []byte(contentAlg))
@@ -96,10 +100,15 @@ func (k *AES) Wrap(_ context.Context, dataKey []byte, contentAlg string) (*envel
 // any other algorithm (including RSA and KMS ones), and an empty contentAlg
 // for "AES/GCM", wraps envelope.ErrUnsupported. Legacy algorithms do not bind
 // contentAlg and ignore it. w.Description is not consulted: choosing the
-// master key for a description is the caller's job. ctx is not used.
-func (k *AES) Unwrap(_ context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+// master key for a description is the caller's job. An expected encryption
+// context on ctx is refused (envelope.ErrDisallowed; see
+// CheckExpectedContext).
+func (k *AES) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
 	if w == nil {
 		return nil, fmt.Errorf("keyring: unwrap: no wrapped key: %w", envelope.ErrMalformed)
+	}
+	if err := CheckExpectedContext(ctx, w.Algorithm); err != nil {
+		return nil, err
 	}
 	switch w.Algorithm {
 	case envelope.WrapAESGCM:

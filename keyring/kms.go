@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/typednil"
 )
 
 // KMSClient is the part of *kms.Client that KMS master keys call.
@@ -43,13 +46,14 @@ type KMSOptions struct {
 type KMS struct {
 	client KMSClient
 	keyID  string // "" for a discovery key: decrypt only, with the key the blob names
+	filter DiscoveryFilter
 	opts   KMSOptions
 }
 
 // NewKMS returns a master key that wraps with KMS key keyID (an ID, ARN or
 // alias) using wrap algorithm kms+context, and unwraps with the same key.
 func NewKMS(client KMSClient, keyID string, optFns ...func(*KMSOptions)) (*KMS, error) {
-	if client == nil || keyID == "" {
+	if typednil.Is(client) || keyID == "" {
 		return nil, errors.New("keyring: NewKMS needs a KMS client and a key ID")
 	}
 	k := &KMS{client: client, keyID: keyID}
@@ -59,18 +63,72 @@ func NewKMS(client KMSClient, keyID string, optFns ...func(*KMSOptions)) (*KMS, 
 	return k, nil
 }
 
+// DiscoveryFilter names the KMS keys a discovery master key accepts: those
+// of Partition ("aws", "aws-cn", "aws-us-gov", …) that belong to one of
+// AccountIDs (12 digits each), as AWS's discovery keyrings filter.
+type DiscoveryFilter struct {
+	Partition  string
+	AccountIDs []string
+}
+
+// ErrOutsideDiscoveryFilter is returned (wrapped, with envelope.ErrNoMasterKey)
+// by a discovery master key for a data key that KMS decrypted with a key
+// outside its DiscoveryFilter; the data key is discarded.
+var ErrOutsideDiscoveryFilter = errors.New("keyring: the KMS key is outside the discovery filter")
+
 // NewKMSDiscovery returns a decrypt-only KMS master key: it unwraps with
-// whichever KMS key the stored blob names, and KMS decides whether the
-// caller may use it. It cannot wrap: Wrap and GenerateDataKey fail.
-func NewKMSDiscovery(client KMSClient, optFns ...func(*KMSOptions)) (*KMS, error) {
-	if client == nil {
+// whichever KMS key the stored blob names, as long as KMS lets the caller
+// use it and the key is in filter's partition and accounts — checked on the
+// key ARN that KMS reports after Decrypt (an S3 envelope does not name its
+// KMS key), so a key outside the filter is refused and its data key
+// discarded. Without the filter, anyone who can write the bucket and owns a
+// KMS key that grants the reader Decrypt could plant objects the reader
+// accepts. It cannot wrap: Wrap and GenerateDataKey fail.
+func NewKMSDiscovery(client KMSClient, filter DiscoveryFilter, optFns ...func(*KMSOptions)) (*KMS, error) {
+	if typednil.Is(client) {
 		return nil, errors.New("keyring: NewKMSDiscovery needs a KMS client")
 	}
-	k := &KMS{client: client}
+	if filter.Partition == "" || len(filter.AccountIDs) == 0 {
+		return nil, errors.New("keyring: NewKMSDiscovery needs a discovery filter: the partition and the accounts whose KMS keys are trusted")
+	}
+	for _, id := range filter.AccountIDs {
+		if !isAccountID(id) {
+			return nil, fmt.Errorf("keyring: NewKMSDiscovery: account ID %.20q is not 12 digits", id)
+		}
+	}
+	k := &KMS{client: client, filter: DiscoveryFilter{Partition: filter.Partition, AccountIDs: slices.Clone(filter.AccountIDs)}}
 	for _, fn := range optFns {
 		fn(&k.opts)
 	}
 	return k, nil
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDiscovered refuses a key ARN outside the discovery filter.
+func (k *KMS) checkDiscovered(keyARN *string) error {
+	arn := aws.ToString(keyARN)
+	// arn:PARTITION:kms:REGION:ACCOUNT:key/ID
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) == 6 && parts[0] == "arn" && parts[2] == "kms" &&
+		parts[1] == k.filter.Partition && slices.Contains(k.filter.AccountIDs, parts[4]) {
+		return nil
+	}
+	if len(arn) > 256 {
+		arn = arn[:256] + "..."
+	}
+	return fmt.Errorf("keyring: KMS Decrypt with key %q: %w (partition %s, accounts %s): %w",
+		arn, ErrOutsideDiscoveryFilter, k.filter.Partition, strings.Join(k.filter.AccountIDs, ", "), envelope.ErrNoMasterKey)
 }
 
 // errDecryptOnly is returned by Wrap on a discovery KMS key.
@@ -81,9 +139,15 @@ type contextKey struct{}
 // WithEncryptionContext returns a context carrying a KMS encryption context
 // for one request. On PutObject it is stored with the object and bound into
 // the wrapped key; on GetObject it is what the caller expects: an object
-// whose stored context (less the reserved keys) differs fails with an error
-// wrapping envelope.ErrAuthentication.
+// whose stored context (less aws:x-amz-cek-alg, which the wrap adds) differs
+// fails with an error wrapping envelope.ErrAuthentication. Only KMS binds a
+// context: AES and RSA master keys refuse a request that carries one (wrap:
+// envelope.ErrUnsupported; unwrap: envelope.ErrDisallowed) rather than
+// ignore it. A nil ec removes a context set before.
 func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Context {
+	if ec == nil {
+		return context.WithValue(ctx, contextKey{}, nil)
+	}
 	return context.WithValue(ctx, contextKey{}, maps.Clone(ec))
 }
 
@@ -91,6 +155,33 @@ func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Co
 func encryptionContext(ctx context.Context) (map[string]string, bool) {
 	ec, ok := ctx.Value(contextKey{}).(map[string]string)
 	return ec, ok
+}
+
+// bindsContext reports whether a wrap algorithm binds an encryption context.
+func bindsContext(wrapAlg string) bool {
+	return wrapAlg == envelope.WrapKMSContext || wrapAlg == envelope.WrapLegacyKMS
+}
+
+// CheckExpectedContext fails, wrapping envelope.ErrDisallowed, when ctx
+// carries an expected encryption context (WithEncryptionContext) and the
+// wrap algorithm cannot bind one: every wrap but KMS's. An AES- or RSA-wrapped
+// key's description is not authenticated (a holder of an RSA public key can
+// write any), so such an expectation could never be checked. Providers call
+// it before unwrapping, whatever the master key's implementation.
+func CheckExpectedContext(ctx context.Context, wrapAlg string) error {
+	if _, ok := encryptionContext(ctx); ok && !bindsContext(wrapAlg) {
+		return fmt.Errorf("keyring: unwrap %s: %w: an expected encryption context is bound only by KMS wraps, and this data key is wrapped with %s", algName(wrapAlg), envelope.ErrDisallowed, algName(wrapAlg))
+	}
+	return nil
+}
+
+// refuseContext fails, wrapping envelope.ErrUnsupported, when a master key
+// that cannot bind an encryption context is asked to wrap under one.
+func refuseContext(ctx context.Context, wrapAlg string) error {
+	if _, ok := encryptionContext(ctx); ok {
+		return wrapError(wrapAlg, fmt.Errorf("%w: an encryption context is bound only by KMS master keys", envelope.ErrUnsupported))
+	}
+	return nil
 }
 
 // KeyID returns the KMS key this master key wraps with ("" for discovery).
@@ -196,16 +287,20 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
 		}
 	case envelope.WrapLegacyKMS:
+		// A legacy kms wrap binds no content algorithm, and its writers
+		// never set aws:x-amz-cek-alg. A context that names another
+		// algorithm is a blob made for something else — the data key of an
+		// SSE-C object (which S3 receives on every request), of a V3 or
+		// segmented object — relabelled to be opened as this object's key.
+		if alg, ok := w.Description[ReservedContextKey]; ok && alg != contentAlg {
+			return nil, fmt.Errorf("keyring: unwrap kms: %w: encryption context binds content algorithm %s, object uses %s",
+				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
+		}
 	default:
 		return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
 	}
-	if want, ok := encryptionContext(ctx); ok {
-		stored := maps.Clone(w.Description)
-		delete(stored, ReservedContextKey)
-		delete(stored, legacyKMSContextKey)
-		if !maps.Equal(stored, want) {
-			return nil, fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
-		}
+	if want, ok := encryptionContext(ctx); ok && !contextMatches(w, want) {
+		return nil, fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
 	}
 	in := &kms.DecryptInput{
 		CiphertextBlob:    w.Ciphertext,
@@ -226,11 +321,35 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		}
 		return nil, k.kmsError("Decrypt", err)
 	}
+	if k.keyID == "" {
+		if err := k.checkDiscovered(out.KeyId); err != nil {
+			clear(out.Plaintext)
+			return nil, err
+		}
+	}
 	if !validKeyLen(len(out.Plaintext)) {
 		clear(out.Plaintext)
 		return nil, unwrapError(w.Algorithm, envelope.ErrAuthentication)
 	}
 	return out.Plaintext, nil
+}
+
+// contextMatches reports whether w's stored context is the expected one,
+// less aws:x-amz-cek-alg, which every kms+context wrap adds. A legacy kms
+// wrap's writer added the key ARN under kms_cmk_id itself, so it is ignored
+// unless the caller expects it too. A kms+context writer's own kms_cmk_id is
+// part of its context like any other key.
+func contextMatches(w *envelope.WrappedKey, want map[string]string) bool {
+	stored := maps.Clone(w.Description)
+	delete(stored, ReservedContextKey)
+	if maps.Equal(stored, want) {
+		return true
+	}
+	if _, expected := want[legacyKMSContextKey]; w.Algorithm == envelope.WrapLegacyKMS && !expected {
+		delete(stored, legacyKMSContextKey)
+		return maps.Equal(stored, want)
+	}
+	return false
 }
 
 func (k *KMS) keyOrBlob() string {

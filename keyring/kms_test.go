@@ -70,7 +70,7 @@ func (f *fakeKMS) Decrypt(ctx context.Context, in *kms.DecryptInput, _ ...func(*
 	if err != nil {
 		return nil, &types.InvalidCiphertextException{Message: aws.String("bad blob")}
 	}
-	return &kms.DecryptOutput{Plaintext: pt}, nil
+	return &kms.DecryptOutput{Plaintext: pt, KeyId: aws.String(f.keyID)}, nil
 }
 
 func TestKMSRoundTrip(t *testing.T) {
@@ -146,7 +146,7 @@ func TestKMSDiscoveryAndLegacy(t *testing.T) {
 	dk, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
 	require.NoError(t, err)
 
-	d, err := NewKMSDiscovery(f)
+	d, err := NewKMSDiscovery(f, DiscoveryFilter{Partition: "aws", AccountIDs: []string{"111122223333"}})
 	require.NoError(t, err)
 	got, err := d.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
 	require.NoError(t, err)

@@ -82,10 +82,14 @@ func (k *RSA) Description() map[string]string {
 // the wrapped key only unwraps for that content algorithm. The result is as
 // long as the modulus and carries a copy of the keyring's description. It
 // returns an error for a data key of another size, a key under 2048 bits, or
-// (wrapping envelope.ErrUnsupported) any other content algorithm. ctx is not
-// used: wrapping is local.
-func (k *RSA) Wrap(_ context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
+// (wrapping envelope.ErrUnsupported) any other content algorithm or an
+// encryption context on ctx (WithEncryptionContext), which an RSA wrap
+// cannot bind.
+func (k *RSA) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
 	if err := checkWrapInput(envelope.WrapRSAOAEPSHA1, dataKey, contentAlg); err != nil {
+		return nil, err
+	}
+	if err := refuseContext(ctx, envelope.WrapRSAOAEPSHA1); err != nil {
 		return nil, err
 	}
 	if bits := k.pub.N.BitLen(); bits < minRSAWrapBits {
@@ -125,8 +129,10 @@ func (k *RSA) Wrap(_ context.Context, dataKey []byte, contentAlg string) (*envel
 // wrapping envelope.ErrAuthentication; a nil w wraps envelope.ErrMalformed;
 // any other algorithm (including AES and KMS ones), and an empty contentAlg
 // for "RSA-OAEP-SHA1", wraps envelope.ErrUnsupported. Legacy algorithms do
-// not bind contentAlg and ignore it. w.Description is not consulted. ctx is not used.
-func (k *RSA) Unwrap(_ context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+// not bind contentAlg and ignore it. w.Description is not consulted. An
+// expected encryption context on ctx is refused (envelope.ErrDisallowed; see
+// CheckExpectedContext).
+func (k *RSA) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
 	if k.priv == nil {
 		alg := ""
 		if w != nil {
@@ -136,6 +142,9 @@ func (k *RSA) Unwrap(_ context.Context, w *envelope.WrappedKey, contentAlg strin
 	}
 	if w == nil {
 		return nil, fmt.Errorf("keyring: unwrap: no wrapped key: %w", envelope.ErrMalformed)
+	}
+	if err := CheckExpectedContext(ctx, w.Algorithm); err != nil {
+		return nil, err
 	}
 	switch w.Algorithm {
 	case envelope.WrapRSAOAEPSHA1:

@@ -8,7 +8,6 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
-	"github.com/s3envelope/s3envelope/materials"
 )
 
 // anyWrap is an AES key that, like a KMS key, matches every wrap of its
@@ -24,7 +23,7 @@ func (anyWrap) Matches(w *envelope.WrappedKey) bool { return w.Algorithm == enve
 func TestProviderTriesEveryMatcher(t *testing.T) {
 	ctx := context.Background()
 	cur, old, other := anyWrap{aesKey(t, "new")}, anyWrap{aesKey(t, "old")}, anyWrap{aesKey(t, "other")}
-	p := materials.NewProvider(cur, old)
+	p := provider(t, cur, old)
 	for _, kr := range []anyWrap{cur, old} {
 		w, dk := wrapped(t, kr)
 		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
@@ -38,6 +37,6 @@ func TestProviderTriesEveryMatcher(t *testing.T) {
 	// Keys matched by description are not tried beyond the first match.
 	a, b := aesKey(t, "same"), aesKey(t, "same")
 	w, _ = wrapped(t, b)
-	_, err = materials.NewProvider(a, b).Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err = provider(t, a, b).Unwrap(ctx, w, envelope.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 }

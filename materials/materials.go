@@ -6,11 +6,13 @@ package materials
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/typednil"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -51,35 +53,57 @@ func Matches(k keyring.Keyring, w *envelope.WrappedKey) bool {
 	return maps.Equal(k.Description(), w.Description)
 }
 
-// NewProvider returns a provider whose current master key is current (nil for
-// a reader) and which also reads objects wrapped by any of others, each found
-// by its description. Descriptions should be unique; the first match wins,
-// current first.
-func NewProvider(current keyring.Keyring, others ...keyring.Keyring) Provider {
+// ErrNilKeyring is returned by NewProvider and NewLookupProvider for a
+// master key that is nil or a nil pointer: what a failed constructor
+// returns (`k, _ := keyring.NewAES(badKey, …)`), which would otherwise
+// panic on first use.
+var ErrNilKeyring = errors.New("materials: nil master key (did its constructor fail?)")
+
+// NewProvider returns a provider whose current master key is current and
+// which also reads objects wrapped by any of others, each found by its
+// description. Descriptions should be unique; the first match wins, current
+// first. A provider that only reads has no current key: pass it among
+// others, with a nil current. A nil or nil-pointer master key among others,
+// or a current one that is a nil pointer, is refused (ErrNilKeyring).
+func NewProvider(current keyring.Keyring, others ...keyring.Keyring) (Provider, error) {
+	if current != nil && typednil.Is(current) {
+		return nil, fmt.Errorf("%w: the current master key", ErrNilKeyring)
+	}
 	all := make([]keyring.Keyring, 0, 1+len(others))
 	if current != nil {
 		all = append(all, current)
 	}
-	for _, k := range others {
-		if k != nil {
-			all = append(all, k)
+	for i, k := range others {
+		if typednil.Is(k) {
+			return nil, fmt.Errorf("%w: master key %d of others", ErrNilKeyring, i)
 		}
+		all = append(all, k)
 	}
-	return &provider{current: current, keys: all}
+	if len(all) == 0 {
+		return nil, errors.New("materials: NewProvider needs at least one master key")
+	}
+	return &provider{current: current, keys: all}, nil
 }
 
 // NewLookupProvider returns a provider whose current master key is current
-// and which, for a description that current does not match, asks lookup for
-// the master key (from a vault, a file, a key service). A successful lookup
-// is remembered for the provider's lifetime. lookup returning (nil, nil)
-// means no such key; a key whose description differs from the one asked for
-// is refused.
-func NewLookupProvider(current keyring.Keyring, lookup func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)) Provider {
+// (nil for a reader) and which, for a description that current does not
+// match, asks lookup for the master key (from a vault, a file, a key
+// service). A successful lookup is remembered for the provider's lifetime.
+// lookup returning (nil, nil) means no such key; a key whose description
+// differs from the one asked for is refused. A nil lookup, or a current key
+// that is a nil pointer (ErrNilKeyring), is refused.
+func NewLookupProvider(current keyring.Keyring, lookup func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)) (Provider, error) {
+	if current != nil && typednil.Is(current) {
+		return nil, fmt.Errorf("%w: the current master key", ErrNilKeyring)
+	}
+	if lookup == nil {
+		return nil, errors.New("materials: NewLookupProvider needs a lookup function")
+	}
 	p := &provider{current: current, lookup: lookup}
 	if current != nil {
 		p.keys = []keyring.Keyring{current}
 	}
-	return p
+	return p, nil
 }
 
 type provider struct {
@@ -113,7 +137,7 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 	if err != nil {
 		return nil, fmt.Errorf("materials: looking up master key %s: %w", id, err)
 	}
-	if k == nil {
+	if typednil.Is(k) {
 		return nil, &NoMasterKeyError{Description: maps.Clone(w.Description)}
 	}
 	if !Matches(k, w) {
@@ -130,6 +154,11 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 }
 
 func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	// Whatever the master key's implementation: an expected encryption
+	// context can only be checked where KMS binds one.
+	if err := keyring.CheckExpectedContext(ctx, w.Algorithm); err != nil {
+		return nil, err
+	}
 	k, err := p.Resolve(ctx, w)
 	if err != nil {
 		return nil, err

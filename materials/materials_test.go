@@ -21,6 +21,13 @@ func aesKey(t *testing.T, kid string) *keyring.AES {
 	return kr
 }
 
+func provider(t *testing.T, cur keyring.Keyring, others ...keyring.Keyring) materials.Provider {
+	t.Helper()
+	p, err := materials.NewProvider(cur, others...)
+	require.NoError(t, err)
+	return p
+}
+
 func wrapped(t *testing.T, kr keyring.Keyring) (*envelope.WrappedKey, []byte) {
 	dk := make([]byte, 32)
 	rand.Read(dk)
@@ -32,7 +39,7 @@ func wrapped(t *testing.T, kr keyring.Keyring) (*envelope.WrappedKey, []byte) {
 func TestProviderResolvesByDescription(t *testing.T) {
 	ctx := context.Background()
 	a, b, c := aesKey(t, "a"), aesKey(t, "b"), aesKey(t, "c")
-	p := materials.NewProvider(a, b)
+	p := provider(t, a, b)
 	require.Same(t, a, p.Current())
 
 	for _, kr := range []*keyring.AES{a, b} {
@@ -52,7 +59,7 @@ func TestProviderResolvesByDescription(t *testing.T) {
 	require.Equal(t, map[string]string{"kid": "c"}, nmk.Description)
 
 	// A reader-only provider.
-	r := materials.NewProvider(nil, c)
+	r := provider(t, nil, c)
 	require.Nil(t, r.Current())
 	_, err = r.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
 	require.NoError(t, err)
@@ -65,7 +72,7 @@ func TestEmptyDescriptionMatchesAbsent(t *testing.T) {
 	require.NoError(t, err)
 	w, _ := wrapped(t, kr)
 	w.Description = nil
-	_, err = materials.NewProvider(kr).Resolve(context.Background(), w)
+	_, err = provider(t, kr).Resolve(context.Background(), w)
 	require.NoError(t, err)
 }
 
@@ -73,7 +80,7 @@ func TestLookupProvider(t *testing.T) {
 	ctx := context.Background()
 	cur, old, wrong := aesKey(t, "2026"), aesKey(t, "2025"), aesKey(t, "other")
 	calls := 0
-	p := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+	p, err := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
 		calls++
 		switch desc["kid"] {
 		case "2025":
@@ -85,6 +92,7 @@ func TestLookupProvider(t *testing.T) {
 		}
 		return nil, nil
 	})
+	require.NoError(t, err)
 	w, dk := wrapped(t, old)
 	for range 3 {
 		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
@@ -94,7 +102,7 @@ func TestLookupProvider(t *testing.T) {
 	require.Equal(t, 1, calls)
 
 	w2, _ := wrapped(t, cur)
-	_, err := p.Resolve(ctx, w2)
+	_, err = p.Resolve(ctx, w2)
 	require.NoError(t, err)
 	require.Equal(t, 1, calls, "current key needs no lookup")
 
@@ -105,4 +113,58 @@ func TestLookupProvider(t *testing.T) {
 	_, err = p.Resolve(ctx, &envelope.WrappedKey{Description: map[string]string{"kid": "broken"}})
 	require.ErrorContains(t, err, "vault unreachable")
 	require.NotErrorIs(t, err, envelope.ErrNoMasterKey)
+}
+
+// Finding 10: a failed constructor's nil keyring (`master, _ :=
+// keyring.NewAES(badKey, …)`) is refused by the provider's constructors,
+// instead of a nil-pointer panic on the first PutObject.
+func TestFinding10TypedNilKeyringRefused(t *testing.T) {
+	master, err := keyring.NewAES(make([]byte, 7), nil) // a bad key: master is a nil *keyring.AES
+	require.Error(t, err)
+	good := aesKey(t, "good")
+	lookup := func(context.Context, map[string]string) (keyring.Keyring, error) { return nil, nil }
+	for name, f := range map[string]func() (materials.Provider, error){
+		"current":        func() (materials.Provider, error) { return materials.NewProvider(master) },
+		"other":          func() (materials.Provider, error) { return materials.NewProvider(good, master) },
+		"untyped other":  func() (materials.Provider, error) { return materials.NewProvider(good, nil) },
+		"no key at all":  func() (materials.Provider, error) { return materials.NewProvider(nil) },
+		"lookup current": func() (materials.Provider, error) { return materials.NewLookupProvider(master, lookup) },
+		"nil lookup":     func() (materials.Provider, error) { return materials.NewLookupProvider(good, nil) },
+	} {
+		p, err := f()
+		require.Error(t, err, name)
+		require.Nil(t, p, name)
+	}
+	_, err = materials.NewProvider(master)
+	require.ErrorIs(t, err, materials.ErrNilKeyring)
+
+	// A lookup that returns a typed nil finds no key; it does not panic.
+	var none *keyring.AES
+	p, err := materials.NewLookupProvider(good, func(context.Context, map[string]string) (keyring.Keyring, error) { return none, nil })
+	require.NoError(t, err)
+	w, _ := wrapped(t, aesKey(t, "elsewhere"))
+	_, err = p.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	require.ErrorIs(t, err, envelope.ErrNoMasterKey)
+}
+
+// Finding 5 (provider part): an expected encryption context is refused for
+// every wrap that cannot bind one, whatever the master key's
+// implementation: here a keyring that would ignore it.
+func TestFinding05ProviderRefusesUnboundContext(t *testing.T) {
+	kr := ignoresContext{aesKey(t, "a")}
+	w, dk := wrapped(t, kr.AES)
+	p := provider(t, kr)
+	ctx := keyring.WithEncryptionContext(context.Background(), map[string]string{"tenant": "acme"})
+	_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	require.ErrorIs(t, err, envelope.ErrDisallowed)
+	got, err := p.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+	require.Equal(t, dk, got)
+}
+
+// ignoresContext unwraps whatever the context says.
+type ignoresContext struct{ *keyring.AES }
+
+func (k ignoresContext) Unwrap(_ context.Context, w *envelope.WrappedKey, alg string) ([]byte, error) {
+	return k.AES.Unwrap(context.Background(), w, alg)
 }

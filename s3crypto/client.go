@@ -15,6 +15,7 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/spool"
+	"github.com/s3envelope/s3envelope/internal/typednil"
 	"github.com/s3envelope/s3envelope/materials"
 )
 
@@ -49,8 +50,11 @@ type Client struct {
 // envelope.ErrPolicy when the options' Format contradicts their
 // CommitmentPolicy.
 func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, error) {
-	if api == nil || p == nil {
+	if typednil.Is(api) || typednil.Is(p) {
 		return nil, errors.New("s3crypto: New needs an S3 client and a materials provider")
+	}
+	if cur := p.Current(); cur != nil && typednil.Is(cur) {
+		return nil, fmt.Errorf("s3crypto: New: the provider's current master key: %w", materials.ErrNilKeyring)
 	}
 	var o Options
 	for _, fn := range optFns {

@@ -33,13 +33,13 @@ func TestNewRejectsContradictions(t *testing.T) {
 			o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
 		},
 	} {
-		_, err := s3crypto.New(newMemS3(), materials.NewProvider(kr), fn)
+		_, err := s3crypto.New(newMemS3(), provider(t, kr), fn)
 		require.ErrorIs(t, err, envelope.ErrPolicy)
 	}
-	c, err := s3crypto.New(newMemS3(), materials.NewProvider(kr))
+	c, err := s3crypto.New(newMemS3(), provider(t, kr))
 	require.NoError(t, err)
 	require.Equal(t, s3crypto.FormatV3, c.Options().Format)
-	_, err = s3crypto.New(nil, materials.NewProvider(kr))
+	_, err = s3crypto.New(nil, provider(t, kr))
 	require.Error(t, err)
 }
 
@@ -182,20 +182,22 @@ func TestDescriptionResolution(t *testing.T) {
 	require.Equal(t, map[string]string{"kid": "2025"}, nmk.Description)
 	require.Contains(t, err.Error(), `{"kid":"2025"}`)
 
-	both, err := s3crypto.New(api, materials.NewProvider(cur, old))
+	both, err := s3crypto.New(api, provider(t, cur, old))
 	require.NoError(t, err)
 	got, err := get(both, "b", "old")
 	require.NoError(t, err)
 	require.Equal(t, "old data", string(got))
 
 	lookups := 0
-	lp, err := s3crypto.New(api, materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+	lookup, err := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
 		lookups++
 		if desc["kid"] == "2025" {
 			return old, nil
 		}
 		return nil, nil
-	}))
+	})
+	require.NoError(t, err)
+	lp, err := s3crypto.New(api, lookup)
 	require.NoError(t, err)
 	for range 2 {
 		got, err = get(lp, "b", "old")

@@ -80,9 +80,17 @@ func (v variant) apply(o *s3crypto.Options) {
 
 var variants = []variant{{s3crypto.FormatV2, false}, {s3crypto.FormatV2, true}, {s3crypto.FormatV3, false}, {s3crypto.FormatV3, true}}
 
+// provider is materials.NewProvider for a test.
+func provider(t testing.TB, cur keyring.Keyring, others ...keyring.Keyring) materials.Provider {
+	t.Helper()
+	p, err := materials.NewProvider(cur, others...)
+	require.NoError(t, err)
+	return p
+}
+
 func newClient(t testing.TB, api s3crypto.S3API, kr keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
 	t.Helper()
-	c, err := s3crypto.New(api, materials.NewProvider(kr), opts...)
+	c, err := s3crypto.New(api, provider(t, kr), opts...)
 	require.NoError(t, err)
 	return c
 }

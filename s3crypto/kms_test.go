@@ -30,6 +30,10 @@ import (
 
 // realKMS returns a KMS client for the test server (local-kms, which checks
 // no signatures, so any static credentials do).
+// localKMSAccount is the account local-kms names in its key ARNs
+// (./scripts/test starts it with its default), for discovery keys.
+var localKMSAccount = keyring.DiscoveryFilter{Partition: "aws", AccountIDs: []string{"111122223333"}}
+
 func realKMS(t *testing.T) *kms.Client {
 	t.Helper()
 	endpoint := os.Getenv("S3ENVELOPE_KMS_ENDPOINT")
@@ -402,13 +406,20 @@ func TestKMSDiscovery(t *testing.T) {
 	require.Len(t, aliases.Aliases, 1)
 	alias := aws.ToString(aliases.Aliases[0].AliasName)
 
-	disc, err := keyring.NewKMSDiscovery(kc)
+	disc, err := keyring.NewKMSDiscovery(kc, localKMSAccount)
 	require.NoError(t, err)
 	require.Empty(t, disc.KeyID())
+	// A discovery key that trusts another account reads none of them
+	// (finding 12: a bucket writer's own KMS key is not trusted).
+	elsewhere, err := keyring.NewKMSDiscovery(kc, keyring.DiscoveryFilter{Partition: "aws", AccountIDs: []string{"999988887777"}})
+	require.NoError(t, err)
 	ctx := context.Background()
 	for _, v := range variants {
 		dc := newClient(t, api, disc, func(o *s3crypto.Options) {
 			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt // reads V2 and V3
+		})
+		untrusting := newClient(t, api, elsewhere, func(o *s3crypto.Options) {
+			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
 		})
 		for _, writerKey := range []string{keyA, alias} {
 			name := "key"
@@ -424,6 +435,10 @@ func TestKMSDiscovery(t *testing.T) {
 					got, err := getCtx(ctx, dc, bucket, key)
 					require.NoError(t, err)
 					require.True(t, bytes.Equal(pt, got))
+					got, err = getCtx(ctx, untrusting, bucket, key)
+					require.ErrorIs(t, err, envelope.ErrNoMasterKey)
+					require.ErrorIs(t, err, keyring.ErrOutsideDiscoveryFilter)
+					require.Empty(t, got)
 					if ec != nil {
 						got, err = getCtx(keyring.WithEncryptionContext(ctx, ec), dc, bucket, key)
 						require.NoError(t, err)
@@ -487,7 +502,7 @@ func TestKMSDisabledKey(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.String(), func(t *testing.T) {
 			c := newClient(t, api, newKMSKeyring(t, kc, keyID), v.apply)
-			disc, err := keyring.NewKMSDiscovery(kc)
+			disc, err := keyring.NewKMSDiscovery(kc, localKMSAccount)
 			require.NoError(t, err)
 			dc := newClient(t, api, disc, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
 			key := "kms-disabled/" + v.String()

@@ -253,7 +253,8 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	if current == nil {
 		return out, fmt.Errorf("%w: the provider has no current master key to rewrap with", envelope.ErrNoMasterKey)
 	}
-	isCurrent, err := alreadyCurrent(ctx, current, env)
+	rctx := readContext(ctx, &env.Key)
+	isCurrent, err := alreadyCurrent(rctx, current, env)
 	if err != nil {
 		return out, err
 	}
@@ -262,7 +263,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 
-	dataKey, err := c.provider.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
+	dataKey, err := c.provider.Unwrap(rctx, &env.Key, env.ContentAlgorithm)
 	if err != nil {
 		return out, fmt.Errorf("unwrapping the data key: %w", err)
 	}
@@ -271,7 +272,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, fmt.Errorf("the stored data key does not match the object's key commitment: %w", err)
 	}
 
-	wctx := keepContext(ctx, &env.Key)
+	wctx := wrapContext(ctx, current, &env.Key)
 	newKey, err := current.Wrap(wctx, dataKey, env.ContentAlgorithm)
 	if err != nil {
 		return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
@@ -343,16 +344,37 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	return out, nil
 }
 
-// keepContext returns ctx carrying the encryption context of a KMS wrap
-// (without what the wrap adds itself), so that the new wrap keeps the
-// object's context.
-func keepContext(ctx context.Context, w *envelope.WrappedKey) context.Context {
-	if w.Algorithm != envelope.WrapKMSContext && w.Algorithm != envelope.WrapLegacyKMS {
+func isKMSWrap(alg string) bool {
+	return alg == envelope.WrapKMSContext || alg == envelope.WrapLegacyKMS
+}
+
+// readContext is the context to unwrap an object's data key with: the
+// caller's expected encryption context applies to a KMS wrap; for any
+// other, a context on ctx is the one for the new wrap (see RewrapAll), not
+// an expectation.
+func readContext(ctx context.Context, old *envelope.WrappedKey) context.Context {
+	if isKMSWrap(old.Algorithm) {
 		return ctx
 	}
-	ec := maps.Clone(w.Description)
+	return keyring.WithEncryptionContext(ctx, nil)
+}
+
+// wrapContext is the context to wrap the data key again with. A KMS master
+// key keeps the object's KMS encryption context (less what the old wrap
+// added itself), or takes the caller's for an object that had none. Any
+// other master key binds no context: an old KMS one is dropped, and one on
+// ctx is left for the master key to refuse.
+func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.WrappedKey) context.Context {
+	_, toKMS := current.(*keyring.KMS)
+	switch {
+	case !isKMSWrap(old.Algorithm):
+		return ctx
+	case !toKMS:
+		return keyring.WithEncryptionContext(ctx, nil)
+	}
+	ec := maps.Clone(old.Description)
 	delete(ec, keyring.ReservedContextKey)
-	if w.Algorithm == envelope.WrapLegacyKMS {
+	if old.Algorithm == envelope.WrapLegacyKMS {
 		delete(ec, "kms_cmk_id")
 	}
 	return keyring.WithEncryptionContext(ctx, ec)

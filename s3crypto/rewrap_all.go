@@ -150,7 +150,9 @@ type RewrapAllOutput struct {
 // aws:x-amz-cek-alg) is kept for the new wrap; otherwise a new KMS wrap
 // uses the context on ctx (keyring.WithEncryptionContext), if any; for a
 // KMS old wrap, a context on ctx is what the caller expects the object's to
-// be (as for GetObject), and an object with another fails. To rotate from
+// be (as for GetObject), and an object with another fails. A rewrap to an
+// AES or RSA master key drops an old KMS context (they cannot bind one),
+// and refuses a context on ctx for an object that had none. To rotate from
 // one KMS key to another, give both: materials.NewProvider(newKMS, oldKMS)
 // tries each KMS key in turn (a lookup provider cannot find an old KMS key:
 // the current one matches every KMS wrap). EnforceRotation cannot name the

@@ -21,9 +21,19 @@ func ExampleClient_RewrapAll() {
 	ctx := context.Background()
 	var api *s3.Client          // s3.NewFromConfig(cfg)
 	var key2025, key2026 []byte // from your key store
-	old, _ := keyring.NewAES(key2025, map[string]string{"kid": "2025"})
-	cur, _ := keyring.NewAES(key2026, map[string]string{"kid": "2026"})
-	c, err := s3crypto.New(api, materials.NewProvider(cur, old), func(o *s3crypto.Options) {
+	old, err := keyring.NewAES(key2025, map[string]string{"kid": "2025"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cur, err := keyring.NewAES(key2026, map[string]string{"kid": "2026"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := materials.NewProvider(cur, old)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := s3crypto.New(api, p, func(o *s3crypto.Options) {
 		o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt // rewrap V2 objects too
 	})
 	if err != nil {

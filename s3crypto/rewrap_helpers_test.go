@@ -21,7 +21,6 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
-	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -171,7 +170,7 @@ func newRSA(t testing.TB, i int, kid string) *keyring.RSA {
 func clientFor(t testing.TB, api s3crypto.S3API, cur keyring.Keyring, others []keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
 	t.Helper()
 	all := append([]func(*s3crypto.Options){func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt }}, opts...)
-	c, err := s3crypto.New(api, materials.NewProvider(cur, others...), all...)
+	c, err := s3crypto.New(api, provider(t, cur, others...), all...)
 	require.NoError(t, err)
 	return c
 }

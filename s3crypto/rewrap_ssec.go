@@ -54,7 +54,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	allCurrent := true
 	for i := range comp.Keys {
-		cur, err := alreadyCurrent(ctx, current, customerEnvelope(&comp.Keys[i]))
+		cur, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]))
 		if err != nil {
 			return out, err
 		}
@@ -73,10 +73,10 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}()
 	next := &envelope.Companion{}
 	for i := range comp.Keys {
-		if dataKeys[i], err = envelope.OpenCustomerKey(ctx, c.provider, &comp.Keys[i]); err != nil {
+		if dataKeys[i], err = envelope.OpenCustomerKey(readContext(ctx, &comp.Keys[i]), c.provider, &comp.Keys[i]); err != nil {
 			return out, fmt.Errorf("unwrapping data key %d of the companion: %w", i, err)
 		}
-		w, err := current.Wrap(keepContext(ctx, &comp.Keys[i]), dataKeys[i], envelope.ContentSSEC)
+		w, err := current.Wrap(wrapContext(ctx, current, &comp.Keys[i]), dataKeys[i], envelope.ContentSSEC)
 		if err != nil {
 			return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
 		}
@@ -96,7 +96,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	out.Verified = true
 	for i := range decoded.Keys {
-		verified, err := c.checkRewrapped(keepContext(ctx, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
+		verified, err := c.checkRewrapped(wrapContext(ctx, current, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
 		if err != nil {
 			return out, err
 		}
@@ -137,7 +137,7 @@ func (c *Client) companionLanded(ctx context.Context, o objectRef, w *envelope.W
 func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *envelope.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
 	var head *s3.HeadObjectOutput
 	var oldKey customerKey
-	used, err := c.tryKeys(ctx, comp, func(k customerKey) error {
+	used, err := c.tryKeys(readContext(ctx, &comp.Keys[0]), comp, func(k customerKey) error {
 		var err error
 		head, err = c.api.HeadObject(ctx, &s3.HeadObjectInput{
 			Bucket: in.Bucket, Key: in.Key, IfMatch: in.ETag,
@@ -152,7 +152,7 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 	if head.ETag == nil {
 		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
 	}
-	wctx := keepContext(ctx, &comp.Keys[used])
+	wctx := wrapContext(ctx, current, &comp.Keys[used])
 	dataKey, wrapped, err := envelope.NewCustomerKey(wctx, current)
 	if err != nil {
 		return fmt.Errorf("making a data key: %w", err)

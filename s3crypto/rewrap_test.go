@@ -18,7 +18,6 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
-	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -234,7 +233,7 @@ func TestRewrapRefusals(t *testing.T) {
 		require.Equal(t, s3crypto.Rewrapped, out.Status)
 	})
 	t.Run("V2 under a V3-only policy", func(t *testing.T) {
-		c, err := s3crypto.New(rw, materials.NewProvider(newAES(t, "new"), old))
+		c, err := s3crypto.New(rw, provider(t, newAES(t, "new"), old))
 		require.NoError(t, err)
 		m.reset()
 		_, err = c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: &bucket, Key: aws.String("v2")})

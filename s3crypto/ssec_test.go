@@ -27,7 +27,6 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
-	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -72,7 +71,7 @@ func realSSEC(t testing.TB) (*s3.Client, string) {
 
 func sseClient(t testing.TB, api s3crypto.S3API, cur keyring.Keyring, others ...keyring.Keyring) *s3crypto.Client {
 	t.Helper()
-	c, err := s3crypto.New(api, materials.NewProvider(cur, others...), func(o *s3crypto.Options) {
+	c, err := s3crypto.New(api, provider(t, cur, others...), func(o *s3crypto.Options) {
 		o.Cipher = s3crypto.ServerSideCustomerKey
 	})
 	require.NoError(t, err)

@@ -146,7 +146,11 @@ func (w wrapCase) keyring(t testing.TB) keyring.Keyring {
 // kr as its master key, configured by opts.
 func newCryptoClient(t testing.TB, kr keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
 	t.Helper()
-	c, err := s3crypto.New(newS3Client(t), materials.NewProvider(kr), opts...)
+	p, err := materials.NewProvider(kr)
+	if err != nil {
+		t.Fatalf("materials.NewProvider: %v", err)
+	}
+	c, err := s3crypto.New(newS3Client(t), p, opts...)
 	if err != nil {
 		t.Fatalf("s3crypto.New: %v", err)
 	}

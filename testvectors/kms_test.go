@@ -95,6 +95,10 @@ func newKMSKey(t testing.TB, c *kms.Client) string {
 	return aws.ToString(out.KeyMetadata.Arn)
 }
 
+// localKMSAccount is the account local-kms names in its key ARNs
+// (./scripts/test starts it with its default), trusted by discovery keys.
+const localKMSAccount = "111122223333"
+
 // libKMSClient returns this library's client with KMS key keyID (or, for "",
 // a discovery keyring) as its master key, configured by opts.
 func libKMSClient(t testing.TB, kc *kms.Client, keyID string, opts ...func(*s3crypto.Options)) *s3crypto.Client {
@@ -102,7 +106,7 @@ func libKMSClient(t testing.TB, kc *kms.Client, keyID string, opts ...func(*s3cr
 	var kr keyring.Keyring
 	var err error
 	if keyID == "" {
-		kr, err = keyring.NewKMSDiscovery(kc)
+		kr, err = keyring.NewKMSDiscovery(kc, keyring.DiscoveryFilter{Partition: "aws", AccountIDs: []string{localKMSAccount}})
 	} else {
 		kr, err = keyring.NewKMS(kc, keyID)
 	}

@@ -583,7 +583,11 @@ func TestMultipartDownloaderReadsAWSGo(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				lib, err := s3crypto.New(api, materials.NewProvider(kr), libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
+				p, err := materials.NewProvider(kr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lib, err := s3crypto.New(api, p, libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
 				if err != nil {
 					t.Fatal(err)
 				}

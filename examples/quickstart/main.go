@@ -71,10 +71,13 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	say("== 2. Encrypt under the 2025 master key")
 	key2025, err1 := newMasterKey("2025")
 	key2026, err2 := newMasterKey("2026")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
 	// The client has *s3.Client's methods, so code that calls PutObject and
 	// GetObject keeps working, and every body is sealed before it leaves.
-	c2025, err3 := s3crypto.New(raw, materials.NewProvider(key2025))
-	if err := errors.Join(err1, err2, err3); err != nil {
+	c2025, err := newClient(raw, []keyring.Keyring{key2025})
+	if err != nil {
 		return err
 	}
 	secret := bytes.Repeat([]byte("Q3 revenue 4.2M: confidential, do not share.\n"), 100)
@@ -109,8 +112,8 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	say("== 3. Rotate to the 2026 master key")
 	// New objects use the first (current) key; older objects are opened with
 	// whichever key their stored description {"kid":...} names.
-	rotating, err1 := s3crypto.New(raw, materials.NewProvider(key2026, key2025))
-	only2026, err2 := s3crypto.New(raw, materials.NewProvider(key2026))
+	rotating, err1 := newClient(raw, []keyring.Keyring{key2026, key2025})
+	only2026, err2 := newClient(raw, []keyring.Keyring{key2026})
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
@@ -155,7 +158,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	say("   client [2026 only]: now reads report-2025.txt; its description is %s — the 2025 key can be retired", meta["x-amz-m"])
 
 	say("== 4. Format V2 with an instruction file, for readers that predate V3")
-	v2, err := s3crypto.New(raw, materials.NewProvider(key2026), func(o *s3crypto.Options) {
+	v2, err := newClient(raw, []keyring.Keyring{key2026}, func(o *s3crypto.Options) {
 		o.Format = s3crypto.FormatV2
 		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt // V2 has no key commitment
 		o.InstructionFile = true                                // envelope in <key>.instruction
@@ -178,7 +181,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		v2.Options().Format, envelope.InstructionSuffix, len(ins), strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 
 	say("== 5. The segmented format: authenticated ranges and random access")
-	seg, err := s3crypto.New(raw, materials.NewProvider(key2026), func(o *s3crypto.Options) {
+	seg, err := newClient(raw, []keyring.Keyring{key2026}, func(o *s3crypto.Options) {
 		o.Format = s3crypto.FormatSegmented // this library's own format; AWS's clients cannot read it
 	})
 	if err != nil {
@@ -269,6 +272,17 @@ func connect(ctx context.Context, cfg config) (*s3.Client, string, func(), error
 // newMasterKey makes a random AES-256 master key. Its description is stored
 // with every object it wraps and is how a reader finds the key again. In
 // production the key bytes come from a vault or a file, never from the code.
+// newClient returns an encrypting client over raw whose provider holds
+// keys: the first wraps new objects, and every one reads the objects whose
+// description names it.
+func newClient(raw *s3.Client, keys []keyring.Keyring, opts ...func(*s3crypto.Options)) (*s3crypto.Client, error) {
+	p, err := materials.NewProvider(keys[0], keys[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	return s3crypto.New(raw, p, opts...)
+}
+
 func newMasterKey(kid string) (*keyring.AES, error) {
 	b := make([]byte, 32)
 	rand.Read(b)

@@ -195,7 +195,11 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			so.UsePathStyle = true
 		}
 	})
-	client, err := s3crypto.New(api, materials.NewProvider(current, olds...), func(so *s3crypto.Options) {
+	provider, err := materials.NewProvider(current, olds...)
+	if err != nil {
+		return err
+	}
+	client, err := s3crypto.New(api, provider, func(so *s3crypto.Options) {
 		so.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
 		if o.requireV3 {
 			so.CommitmentPolicy = s3crypto.RequireEncryptRequireDecrypt

@@ -262,7 +262,11 @@ func runOp(args []string) error {
 		if err != nil {
 			return err
 		}
-		c, err := s3crypto.New(s3c, materials.NewProvider(kr)) // defaults: V3, RequireEncryptRequireDecrypt
+		p, err := materials.NewProvider(kr)
+		if err != nil {
+			return err
+		}
+		c, err := s3crypto.New(s3c, p) // defaults: V3, RequireEncryptRequireDecrypt
 		if err != nil {
 			return err
 		}
