@@ -68,6 +68,12 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 		return nil, fmt.Errorf("s3crypto: %w", err)
 	}
 	o.Format = f
+	if o.Cipher == ServerSideCustomerKey {
+		if err := checkEndpoint(api); err != nil {
+			return nil, fmt.Errorf("s3crypto: New: %w", err)
+		}
+		api = &httpsOnly{api: api}
+	}
 	return &Client{api: api, provider: p, opts: o}, nil
 }
 
@@ -198,7 +204,7 @@ func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLengt
 		if _, err := sealer.CiphertextSize(*contentLength); err != nil {
 			return nil, 0, 0, nil, err
 		}
-		src = &exactReader{r: io.LimitReader(src, *contentLength), left: *contentLength}
+		src = withContentLength(src, *contentLength)
 	}
 	sp := spool.New(c.opts.SpoolDir, c.opts.SpoolMemory)
 	size, err = io.Copy(sp, sealer.Seal(src))
@@ -233,17 +239,33 @@ func seekableLength(r io.Reader) (rs io.ReadSeeker, start, n int64, seekable boo
 	return rs, start, end - start, true, nil
 }
 
-// exactReader fails if its source ends before the declared length.
+// withContentLength is the caller's body of ContentLength n: its first n
+// bytes, and an error if it holds fewer.
+func withContentLength(r io.Reader, n int64) io.Reader {
+	return &exactReader{r: r, left: n, short: func(missing int64) error {
+		return fmt.Errorf("body ended %d bytes before ContentLength: %w", missing, io.ErrUnexpectedEOF)
+	}}
+}
+
+// exactReader yields exactly the next left bytes of r, and fails with
+// short(bytes missing) if r ends before them.
 type exactReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	left  int64
+	short func(missing int64) error
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p[:min(int64(len(p)), e.left)])
 	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
-		err = fmt.Errorf("body ended %d bytes before ContentLength: %w", e.left, io.ErrUnexpectedEOF)
+	switch {
+	case e.left == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, e.short(e.left)
 	}
 	return n, err
 }
@@ -339,7 +361,9 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err != nil {
 		return fail(err)
 	}
-	boundLength(env, out.ContentLength)
+	if err := boundLength(env, out.ContentLength); err != nil {
+		return fail(err)
+	}
 	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, out.Body)
 	if err != nil {
 		return fail(err)
@@ -365,14 +389,22 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 // boundLength gives a V2 or V3 envelope that stores no plaintext length
 // (V3 never does) the one the stored size implies, so that Open refuses a
 // body longer than the server announced as soon as it passes that length
-// instead of spooling it whole.
-func boundLength(env *envelope.Envelope, contentLength *int64) {
-	if env.PlaintextLength >= 0 || contentLength == nil || (env.Format != envelope.FormatV2 && env.Format != envelope.FormatV3) {
-		return
+// instead of spooling it whole; a size no V2 or V3 object can have
+// (ErrTooLarge, ErrAuthentication) is refused before the body is read. A
+// response without a size leaves the envelope's length unknown, for
+// Config.SpoolLimit to bound.
+func boundLength(env *envelope.Envelope, contentLength *int64) error {
+	if contentLength == nil || *contentLength < 0 || (env.Format != envelope.FormatV2 && env.Format != envelope.FormatV3) {
+		return nil
 	}
-	if p, err := env.PlaintextSize(*contentLength); err == nil {
+	p, err := env.PlaintextSize(*contentLength)
+	if err != nil {
+		return err
+	}
+	if env.PlaintextLength < 0 {
 		env.PlaintextLength = p
 	}
+	return nil
 }
 
 // loadEnvelope decodes the envelope from metadata, reading the instruction
@@ -449,7 +481,6 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	suffix, what := envelope.InstructionSuffix, "instruction file"
 	if c.ssec() {
 		suffix, what = envelope.CompanionSuffix, "companion"
-		optFns = sseOptFns(optFns)
 	}
 	out, err := c.api.DeleteObject(ctx, in, optFns...)
 	if err != nil || in.VersionId != nil {

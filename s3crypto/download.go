@@ -73,7 +73,9 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}
 	size := aws.ToInt64(head.ContentLength)
-	boundLength(env, head.ContentLength)
+	if err := boundLength(env, head.ContentLength); err != nil {
+		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+	}
 	total, err := env.PlaintextSize(size)
 	if err != nil && !errors.Is(err, envelope.ErrUnsupported) {
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
@@ -130,7 +132,7 @@ func (d *Downloader) downloadSSEC(ctx context.Context, w io.Writer, in *s3.GetOb
 	}
 	req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = key.alg, key.key, key.md5
 	dst := &progressWriter{w: w, total: size, fn: d.opts.Progress}
-	if err := d.fetch(ctx, dst, &req, size, sseOptFns(optFns), name); err != nil {
+	if err := d.fetch(ctx, dst, &req, size, optFns, name); err != nil {
 		return dst.done, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}
 	return dst.done, nil

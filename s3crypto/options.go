@@ -45,7 +45,8 @@ type Options struct {
 	// Config holds Format, CommitmentPolicy, the segment settings
 	// (SegmentSize, SegmentWorkers), the legacy switches
 	// (EnableLegacyUnauthenticatedModes, EnableLegacyWrappingAlgorithms) and
-	// the spool settings (SpoolDir, SpoolMemory); its fields are promoted.
+	// the spool settings (SpoolDir, SpoolMemory, SpoolLimit); its fields
+	// are promoted.
 	envelope.Config
 
 	// InstructionFile writes each new object's envelope to a separate object,
@@ -57,12 +58,15 @@ type Options struct {
 	// Cipher says who encrypts bodies: ClientSide (the zero value) or, with
 	// ServerSideCustomerKey, S3 under a managed SSE-C key per object (see
 	// ServerSideCustomerKey). Config's format and legacy settings and
-	// InstructionFile apply only to ClientSide.
+	// InstructionFile apply only to ClientSide. A ServerSideCustomerKey
+	// client sends every request only to https URLs, redirects included
+	// (ErrInsecureEndpoint).
 	Cipher Cipher
 }
 
 // S3API is the part of *s3.Client that Client calls. *s3.Client satisfies
-// it, and so can a test double. The methods after DeleteObject are used
+// it, and so can a test double (a ServerSideCustomerKey client adds its
+// https checks to every call's options, which a double may ignore). The methods after DeleteObject are used
 // only by Rewrap, RewrapAll and Uploader; a test double that never uses
 // them can stub them.
 type S3API interface {

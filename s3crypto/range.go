@@ -239,9 +239,9 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 		}
 	}
 	if _, err := io.CopyN(io.Discard, out.Body, start-fetchFirst); err != nil {
-		return fail(err)
+		return fail(shortBody(err))
 	}
-	pt, err := envelope.OpenRange(ctx, env, c.provider, c.opts.Config, io.LimitReader(out.Body, end-start), size, off, n)
+	pt, err := envelope.OpenRange(ctx, env, c.provider, c.opts.Config, &exactReader{r: out.Body, left: end - start, short: func(int64) error { return shortBody(io.EOF) }}, size, off, n)
 	if err != nil {
 		return fail(err)
 	}
@@ -251,6 +251,16 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 	res.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, p))
 	clearChecksums(&res)
 	return &res, nil
+}
+
+// shortBody types the end of a body that stopped before the bytes its
+// response announced: storage lied about what it sent, which for an
+// encrypted object is a failure to authenticate it.
+func shortBody(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the body ended before the bytes its response announced: %w", envelope.ErrAuthentication, io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // rangedOptFns are the options of a GET of part of an object's ciphertext.

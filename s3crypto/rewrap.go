@@ -22,14 +22,25 @@ import (
 )
 
 // ErrConcurrentModification is returned (wrapped) by Rewrap when the object
-// or its instruction file changed between the rewrap's read and its write:
-// the server refused the guarded write (HTTP 412, or 409
-// ConditionalRequestConflict). Nothing was written by the rewrap; the other
-// writer's object stands. Rewrap never retries such a write itself: read
-// the object again (Rewrap again) if it still needs rewrapping. It is also
-// returned by a ranged GetObject, NewReaderAt's reads and Downloader when
-// the object was replaced between their requests (If-Match failed).
-var ErrConcurrentModification = errors.New("s3crypto: the object changed while it was being read or rewrapped (precondition failed); nothing was written")
+// or its instruction file changed between the rewrap's read and its write.
+// Usually the server refused the guarded write (HTTP 412, or 409
+// ConditionalRequestConflict): nothing was written by the rewrap, and the
+// other writer's object stands. Rewrap never retries such a write itself:
+// read the object again (Rewrap again) if it still needs rewrapping. When
+// a server did not honour the condition, the check after the write finds
+// it, and the error says what the rewrap left. It is also returned by a
+// ranged GetObject, NewReaderAt's reads and Downloader when the object was
+// replaced between their requests (If-Match failed).
+var ErrConcurrentModification = errors.New("s3crypto: the object changed while it was being read or rewrapped")
+
+// ErrOutcomeUnknown is returned (wrapped) by Rewrap when it cannot tell
+// what its write did: the write failed (or its response was lost) and
+// reading back what is stored failed too, or the write succeeded and the
+// check that the object is still the one read could not be made. No other
+// writer is known to be involved. The object opens with its old envelope
+// or its new one (they hold the same data key); Rewrap again settles it
+// (AlreadyCurrent if the write landed), and RewrapAll lists it for retry.
+var ErrOutcomeUnknown = errors.New("s3crypto: the outcome of the rewrap's write could not be checked; rewrap the object again")
 
 // ErrRotationNotEnforced is returned (wrapped) by Rewrap with
 // EnforceRotation when the old master key can still unwrap the new wrapped
@@ -204,7 +215,14 @@ type RewrapOutput struct {
 //
 // A write refused because the object changed fails with an error wrapping
 // ErrConcurrentModification, after checking that the refusal was not of the
-// rewrap's own earlier attempt (an SDK retry after a lost response).
+// rewrap's own earlier attempt (an SDK retry after a lost response); when
+// that cannot be checked, with ErrOutcomeUnknown. After a write, the rewrap
+// confirms that the body is still the one whose data key it rewrapped —
+// by the copy's ETag when that is the body's MD5, else by the body's last
+// 16 bytes (its GCM tag) read before and after (one small ranged GET each);
+// beside a rewritten instruction file, by the object's ETag and key
+// commitment (one HEAD) — so that a server that ignored the write's
+// condition is found out: ErrConcurrentModification, saying what was left.
 // KMS master keys: see RewrapAll's documentation.
 func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
@@ -335,7 +353,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	if rd.storage == EnvelopeInMetadata {
 		err = c.writeMetadataEnvelope(ctx, in, rd, newMeta, newKey, out)
 	} else {
-		err = c.writeInstructionFile(ctx, in, rd, newInstr, newKey, out)
+		err = c.writeInstructionFile(ctx, in, rd, newInstr, newKey, dataKey, out)
 	}
 	if err != nil {
 		return out, err
@@ -468,11 +486,18 @@ func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *envelope.
 		return false, nil
 	}
 	dk, err := current.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
-	clear(dk)
+	if err == nil {
+		// The envelope is current; it must still be the body's (a rewrap
+		// that a server let land beside a new body is found here).
+		err = env.CheckDataKey(dk)
+		clear(dk)
+		if err != nil {
+			return false, fmt.Errorf("the object's key commitment does not match its data key — the object and its envelope disagree: %w", err)
+		}
+		return true, nil
+	}
 	_, byMatcher := current.(keyring.Matcher)
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.Is(err, envelope.ErrWrapOnly):
 		return true, nil
 	case byMatcher && (errors.Is(err, envelope.ErrAuthentication) || isIncorrectKMSKey(err)):

@@ -137,7 +137,9 @@ type RewrapAllOutput struct {
 //
 // Writes are guarded (see Rewrap), so an SDK retry after a lost response,
 // or a resume after a crash, never overwrites a newer object: a write the
-// server refuses is a failure wrapping ErrConcurrentModification.
+// server refuses is a failure wrapping ErrConcurrentModification, and one
+// whose outcome could not be checked a failure wrapping ErrOutcomeUnknown
+// (listed for retry).
 //
 // A ServerSideCustomerKey client rewraps the companions of SSE-C objects
 // (see Rewrap); the companions count as InstructionFiles, and every object

@@ -1,7 +1,6 @@
 package s3crypto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +20,7 @@ import (
 // Rekey replaces the object's data key by a server-side copy.
 func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
 	o := objectRef{bucket: in.Bucket, key: in.Key}
-	optFns := sseOptFns(nil)
+	var optFns []func(*s3.Options)
 	comp, etag, err := c.readCompanion(ctx, o, optFns)
 	if err != nil {
 		return nil, err
@@ -109,26 +108,35 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	res, err := c.writeCompanion(ctx, o, next, etag, optFns)
 	if err != nil {
-		if c.companionLanded(ctx, o, &next.Keys[0], optFns) {
-			out.Written = true
-			return out, nil
+		if err := c.companionWriteFailed(ctx, o, &next.Keys[0], optFns, err); err != nil {
+			return out, err
 		}
-		return out, s3Error("rewriting the companion", err)
+		out.Written = true
+		return out, nil
 	}
 	out.Written = true
 	out.ETag, out.VersionId = res.ETag, res.VersionId
 	return out, nil
 }
 
-// companionLanded reports whether the companion's first key is now w: after
-// a failed write, that tells this rewrap's own earlier attempt (its
-// response lost, the SDK's retry refused) from a concurrent writer.
-func (c *Client) companionLanded(ctx context.Context, o objectRef, w *envelope.WrappedKey, optFns []func(*s3.Options)) bool {
+// companionWriteFailed follows a failed companion rewrite: nil when the
+// companion's first key is now w (this rewrap's earlier attempt landed, its
+// response lost, the SDK's retry refused), the write's error when another
+// writer's companion is there, ErrOutcomeUnknown when the companion cannot
+// be read to tell.
+func (c *Client) companionWriteFailed(ctx context.Context, o objectRef, w *envelope.WrappedKey, optFns []func(*s3.Options), werr error) error {
+	const what = "rewriting the companion"
 	if ctx.Err() != nil {
-		return false
+		return fmt.Errorf("%s: %w: %w", what, ErrOutcomeUnknown, werr)
 	}
 	comp, _, err := c.readCompanion(ctx, o, optFns)
-	return err == nil && comp != nil && comp.Keys[0].Algorithm == w.Algorithm && bytes.Equal(comp.Keys[0].Ciphertext, w.Ciphertext)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w: %w (and reading the companion back failed: %w)", what, ErrOutcomeUnknown, werr, err)
+	case comp != nil && sameWrap(&comp.Keys[0], w):
+		return nil
+	}
+	return s3Error(what, werr)
 }
 
 // rekeySSEC copies the object onto itself from its data key to a fresh one,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -36,9 +37,23 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	if h.ETag == nil {
 		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
 	}
+	// What shows afterwards that the copy's body is the one read, should
+	// the server not honour CopySourceIfMatch: the ETag, when it is the
+	// body's MD5; otherwise the body's last 16 bytes (its GCM tag), read
+	// now, guarded by the ETag.
+	var tag []byte
+	if aws.ToInt64(h.ContentLength) > multipartCopyThreshold || !md5ETag(h) {
+		var err error
+		if tag, err = c.lastBytes(ctx, in, h.ETag); err != nil {
+			return s3Error("reading the object's tag", err)
+		}
+	}
 	if aws.ToInt64(h.ContentLength) > multipartCopyThreshold {
 		out.Multipart = true
-		return c.multipartCopy(ctx, in, rd.head, newMeta, newKey, nil, nil, out)
+		if err := c.multipartCopy(ctx, in, rd.head, newMeta, newKey, nil, nil, out); err != nil {
+			return err
+		}
+		return c.confirmCopy(ctx, in, h, tag, out.ETag)
 	}
 	cp := &s3.CopyObjectInput{
 		Bucket:            in.Bucket,
@@ -74,15 +89,81 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	}
 	res, err := c.api.CopyObject(ctx, cp, rawExpires(h))
 	if err != nil {
-		if c.envelopeLanded(ctx, in, newKey, EnvelopeInMetadata) {
-			return nil
+		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "copying the object onto itself with the new envelope", err)
+		if err != nil {
+			return err
 		}
-		return s3Error("copying the object onto itself with the new envelope", err)
+		out.ETag, out.VersionId = landed.head.ETag, landed.head.VersionId
+	} else {
+		if res.CopyObjectResult != nil {
+			out.ETag = res.CopyObjectResult.ETag
+		}
+		out.VersionId = res.VersionId
 	}
-	if res.CopyObjectResult != nil {
-		out.ETag = res.CopyObjectResult.ETag
+	return c.confirmCopy(ctx, in, h, tag, out.ETag)
+}
+
+// md5ETag reports whether the object's ETag is the MD5 of its body, as S3
+// makes it for a body written in one piece, unencrypted or under SSE-S3;
+// a copy of the same body then has the same ETag.
+func md5ETag(h *s3.HeadObjectOutput) bool {
+	e := strings.Trim(aws.ToString(h.ETag), `"`)
+	if len(e) != 32 || strings.Trim(e, "0123456789abcdefABCDEF") != "" {
+		return false // a multipart ETag ("…-N"), or not S3's
 	}
-	out.VersionId = res.VersionId
+	return h.SSECustomerAlgorithm == nil &&
+		(h.ServerSideEncryption == "" || h.ServerSideEncryption == types.ServerSideEncryptionAes256)
+}
+
+// lastBytes reads the object's last 16 bytes — a GCM tag, for V2, V3 and
+// the segmented format — guarded by etag.
+func (c *Client) lastBytes(ctx context.Context, in *RewrapInput, etag *string) ([]byte, error) {
+	res, err := c.api.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: in.Bucket, Key: in.Key, IfMatch: etag, Range: aws.String(fmt.Sprintf("bytes=-%d", envelope.TagSize)),
+	}, rangedOptFns(nil)...)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	tag := make([]byte, envelope.TagSize)
+	if _, err := io.ReadFull(res.Body, tag); err != nil {
+		return nil, fmt.Errorf("%w: %d-byte tail: %w", envelope.ErrMalformed, envelope.TagSize, err)
+	}
+	return tag, nil
+}
+
+// errReplacedUnguarded is what a rewrap reports when it finds that it
+// wrote the old envelope beside a body another writer stored meanwhile:
+// the server did not honour the write's condition.
+func errReplacedUnguarded(what string) error {
+	return fmt.Errorf("%w: the object was replaced during the rewrap and the server did not honour the write's condition: %s now holds the old object's envelope, which does not open the new body; restore the object's previous version, or write it again", ErrConcurrentModification, what)
+}
+
+// confirmCopy checks, after a metadata rewrap, that the object's body is
+// still the one read (whose data key the new envelope holds): by its ETag
+// (newETag, what the copy made) when that is the body's MD5, otherwise by
+// its last 16 bytes against tag, read before the copy.
+func (c *Client) confirmCopy(ctx context.Context, in *RewrapInput, h *s3.HeadObjectOutput, tag []byte, newETag *string) error {
+	if newETag == nil {
+		head, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
+		if err != nil {
+			return fmt.Errorf("%w: the new envelope was written, but reading the object back to confirm its body failed: %w", ErrOutcomeUnknown, err)
+		}
+		newETag = head.ETag
+	}
+	if tag == nil {
+		if aws.ToString(newETag) != aws.ToString(h.ETag) {
+			return errReplacedUnguarded("the object")
+		}
+		return nil
+	}
+	after, err := c.lastBytes(ctx, in, newETag)
+	if err != nil {
+		return fmt.Errorf("%w: the new envelope was written, but reading the object back to confirm its body failed: %w", ErrOutcomeUnknown, err)
+	}
+	if !bytes.Equal(after, tag) {
+		return errReplacedUnguarded("the object")
+	}
 	return nil
 }
 
@@ -234,11 +315,16 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 	}
 	res, err := c.api.CompleteMultipartUpload(ctx, complete, optFns...)
 	if err != nil {
-		if keys == nil && c.envelopeLanded(ctx, in, newKey, EnvelopeInMetadata) {
-			completed = true
-			return nil
+		if keys != nil {
+			return s3Error("completing the multipart copy", err)
 		}
-		return s3Error("completing the multipart copy", err)
+		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "completing the multipart copy", err)
+		if err != nil {
+			return err
+		}
+		completed = true
+		out.ETag, out.VersionId = landed.head.ETag, landed.head.VersionId
+		return nil
 	}
 	completed = true
 	out.ETag = res.ETag
@@ -246,10 +332,11 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 	return nil
 }
 
-// writeInstructionFile rewrites <key>.instruction, guarded by the ETag read.
-// The instruction file keeps its own user metadata (with the marker AWS's
-// Java client sets).
-func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, out *RewrapOutput) error {
+// writeInstructionFile rewrites <key>.instruction, guarded by the ETag read,
+// and then confirms that the object beside it is still the one read. The
+// instruction file keeps its own user metadata (with the marker AWS's Java
+// client sets).
+func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, dataKey []byte, out *RewrapOutput) error {
 	if rd.instr.ETag == nil {
 		return errors.New("the server returned no ETag for the instruction file: its rewrite cannot be guarded")
 	}
@@ -270,30 +357,75 @@ func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *
 		IfMatch:       rd.instr.ETag,
 	})
 	if err != nil {
-		if c.envelopeLanded(ctx, in, newKey, EnvelopeInInstructionFile) {
-			return nil
+		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInInstructionFile, "rewriting the instruction file", err)
+		if err != nil {
+			return err
 		}
-		return s3Error("rewriting the instruction file", err)
+		out.ETag, out.VersionId = landed.instr.ETag, landed.instr.VersionId
+	} else {
+		out.ETag, out.VersionId = res.ETag, res.VersionId
 	}
-	out.ETag = res.ETag
-	out.VersionId = res.VersionId
-	return nil
+	return c.confirmInstruction(ctx, in, rd, instr, newKey, dataKey)
 }
 
-// envelopeLanded reports whether the stored envelope now holds exactly the
-// new wrapped key: after a failed write, that tells an earlier attempt of
-// this rewrap that succeeded (its response lost, the SDK's retry refused)
-// from a concurrent writer. Wrapped keys are randomized (AES-GCM IV, OAEP,
-// KMS), so no other writer stores the same bytes.
-func (c *Client) envelopeLanded(ctx context.Context, in *RewrapInput, newKey *envelope.WrappedKey, storage EnvelopeStorage) bool {
+// confirmInstruction checks, after an instruction file was rewritten, that
+// the object is still the one read: its ETag unchanged and, for V3 and the
+// segmented format, the commitment on the object still that of the data
+// key the new file holds. Should the server not have honoured If-Match on
+// the object's replacement, the old data key now sits beside a new body:
+// that is reported, as is a newer writer's envelope that replaced ours.
+func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, dataKey []byte) error {
+	head, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
+	if err != nil {
+		return fmt.Errorf("%w: the new instruction file was written, but reading the object back to confirm it failed: %w", ErrOutcomeUnknown, err)
+	}
+	if aws.ToString(head.ETag) == aws.ToString(rd.head.ETag) {
+		env, err := envelope.Decode(head.Metadata, instr)
+		if err == nil {
+			err = env.CheckDataKey(dataKey)
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	// The object changed: is the instruction file beside it still ours?
+	now, _, err := c.readForRewrap(ctx, &RewrapInput{Bucket: in.Bucket, Key: in.Key})
+	if err != nil {
+		return fmt.Errorf("%w: the object changed after its instruction file was rewritten, and reading it back failed: %w", ErrOutcomeUnknown, err)
+	}
+	if now != nil && now.storage == EnvelopeInInstructionFile && sameWrap(&now.env.Key, newKey) {
+		return errReplacedUnguarded(aws.ToString(in.Key) + envelope.InstructionSuffix)
+	}
+	return fmt.Errorf("%w: the object and its envelope were replaced after the rewrap wrote; the newer envelope stands", ErrConcurrentModification)
+}
+
+// writeFailed follows a rewrap's write that returned an error: it reads
+// the envelope stored now. It returns what it read when the new envelope is
+// there (an earlier attempt of the same write landed, its response lost,
+// the SDK's retry refused), the write's error when another envelope is
+// there (or the object is gone), and ErrOutcomeUnknown when it cannot tell.
+func (c *Client) writeFailed(ctx context.Context, in *RewrapInput, newKey *envelope.WrappedKey, storage EnvelopeStorage, what string, werr error) (*rewrapRead, error) {
 	if ctx.Err() != nil {
-		return false
+		return nil, fmt.Errorf("%s: %w: %w", what, ErrOutcomeUnknown, werr)
 	}
 	rd, out, err := c.readForRewrap(ctx, &RewrapInput{Bucket: in.Bucket, Key: in.Key})
-	if err != nil || out != nil || rd.storage != storage {
-		return false
+	var nf *types.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return nil, s3Error(what, werr) // deleted meanwhile
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w: %w (and reading what is stored now failed: %w)", what, ErrOutcomeUnknown, werr, err)
+	case out == nil && rd.storage == storage && sameWrap(&rd.env.Key, newKey):
+		return rd, nil
 	}
-	return rd.env.Key.Algorithm == newKey.Algorithm && bytes.Equal(rd.env.Key.Ciphertext, newKey.Ciphertext)
+	return nil, s3Error(what, werr)
+}
+
+// sameWrap reports whether two wrapped keys are the same bytes. Wrapped
+// keys are randomized (AES-GCM IV, OAEP, KMS), so no other writer stores
+// the same.
+func sameWrap(a, b *envelope.WrappedKey) bool {
+	return a.Algorithm == b.Algorithm && bytes.Equal(a.Ciphertext, b.Ciphertext)
 }
 
 // copySource is the x-amz-copy-source value for bucket/key: every byte but

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,8 +17,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3envelope/s3envelope/envelope"
 )
@@ -53,10 +50,14 @@ func (c Cipher) String() string {
 	return fmt.Sprintf("Cipher(%d)", int(c))
 }
 
-// ErrInsecureEndpoint is returned, before anything is sent, for a request of
-// a ServerSideCustomerKey client to an endpoint that is not https: a
-// customer key sent in clear text is disclosed (AWS refuses such requests,
-// and the key is then to be considered lost).
+// ErrInsecureEndpoint is returned for a ServerSideCustomerKey client whose
+// requests could reach a URL that is not https, before anything is sent
+// there: by New, for an S3 client whose BaseEndpoint is plain HTTP (or
+// whose HTTP client's redirects cannot be kept to https); by any request,
+// listings included, whose endpoint is not https; and by a request that
+// is redirected off https (the redirect is not followed). A customer key
+// sent in clear text is disclosed: AWS refuses such requests, and the key
+// is then to be considered lost.
 var ErrInsecureEndpoint = errors.New("s3crypto: refusing to send an SSE-C request to a plain-HTTP endpoint; SSE-C keys travel only over HTTPS")
 
 // ErrManagedCustomerKey is returned when a request to a
@@ -91,33 +92,6 @@ func newCustomerKey(dataKey []byte) customerKey {
 }
 
 func (c *Client) ssec() bool { return c.opts.Cipher == ServerSideCustomerKey }
-
-// sseOptFns adds the https check to a request's options. It runs in the
-// SDK's request pipeline, after the endpoint is resolved and before the
-// request is signed and sent, on every attempt.
-func sseOptFns(optFns []func(*s3.Options)) []func(*s3.Options) {
-	return append(slices.Clip(optFns), func(o *s3.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			if _, ok := st.Finalize.Get(requireHTTPS.ID()); ok {
-				return nil // added by an outer call
-			}
-			return st.Finalize.Add(requireHTTPS, middleware.After)
-		})
-	})
-}
-
-var requireHTTPS = middleware.FinalizeMiddlewareFunc("s3envelope.RequireHTTPS",
-	func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		req, ok := in.Request.(*smithyhttp.Request)
-		if !ok || req.URL == nil || !strings.EqualFold(req.URL.Scheme, "https") {
-			host := ""
-			if ok && req.URL != nil {
-				host = req.URL.Scheme + "://" + req.URL.Host
-			}
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("%w (endpoint %s)", ErrInsecureEndpoint, host)
-		}
-		return next.HandleFinalize(ctx, in)
-	})
 
 // objectRef names an object and the request fields that every request
 // about it carries.
@@ -222,7 +196,7 @@ func (c *Client) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Op
 	for attempt := 1; ; attempt++ {
 		prev, etag, err := c.readCompanion(ctx, o, optFns)
 		if err != nil {
-			return nil, fmt.Errorf("%w; nothing was written (deleting the companion lets the object be written, and loses the stored object's key)", err)
+			return nil, fmt.Errorf("%w; nothing was written%s", err, companionHint(err))
 		}
 		keys := []envelope.WrappedKey{s.wrapped}
 		if prev != nil {
@@ -241,6 +215,18 @@ func (c *Client) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Op
 			return nil, s3Error("recording the new data key in the companion", err)
 		}
 	}
+}
+
+// companionHint is advice for a write refused because the companion could
+// not be read: only a companion that was read and cannot be used (damaged,
+// of an unknown version, too large) is in the way for good, and only then
+// is deleting it — which loses the stored object's key — the way forward.
+// A network failure, a refused request or a cancelled context is retried.
+func companionHint(err error) string {
+	if errors.Is(err, envelope.ErrMalformed) || errors.Is(err, envelope.ErrUnsupported) || errors.Is(err, envelope.ErrTooLarge) {
+		return " (the companion cannot be used: deleting it lets the object be written, and loses the stored object's key)"
+	}
+	return ""
 }
 
 // liveKey returns the index of the companion's key that opens the object.
@@ -371,7 +357,6 @@ func (c *Client) putSSEC(ctx context.Context, in *s3.PutObjectInput, optFns []fu
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
 	}
-	optFns = sseOptFns(optFns)
 	staged, err := c.stageKey(ctx, o, optFns)
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
@@ -392,7 +377,6 @@ func (c *Client) getSSEC(ctx context.Context, in *s3.GetObjectInput, optFns []fu
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", o.name(), err)
 	}
-	optFns = sseOptFns(optFns)
 	var out *s3.GetObjectOutput
 	err := c.withObjectKey(ctx, o, optFns,
 		func() error {
@@ -418,7 +402,6 @@ func (c *Client) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFns []
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, customerKey{}, fmt.Errorf("s3crypto: HeadObject %s: %w", o.name(), err)
 	}
-	optFns = sseOptFns(optFns)
 	var out *s3.HeadObjectOutput
 	var key customerKey
 	err := c.withObjectKey(ctx, o, optFns,
@@ -471,7 +454,6 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 	if srcBucket == aws.ToString(in.Bucket) && srcKey == aws.ToString(in.Key) {
 		return nil, fmt.Errorf("s3crypto: CopyObject %s: copying an object onto itself changes its data key: use Rewrap with Rekey", o.name())
 	}
-	optFns = sseOptFns(optFns)
 	// The source's key first: a source that cannot be read leaves the
 	// destination untouched.
 	srcComp, _, err := c.readCompanion(ctx, src, optFns)

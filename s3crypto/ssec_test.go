@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -568,56 +566,6 @@ func TestSSECRewrapAll(t *testing.T) {
 		_, err = rawGet(api, bucket, k, oldKeys[k])
 		require.Equal(t, 403, httpStatus(err), "%s: %v", k, err)
 	}
-}
-
-// TestSSECPlainHTTP: a ServerSideCustomerKey client sends nothing at all to
-// a plain-HTTP endpoint; every operation fails with ErrInsecureEndpoint.
-func TestSSECPlainHTTP(t *testing.T) {
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		w.WriteHeader(http.StatusInternalServerError)
-	}))
-	defer srv.Close()
-	api := s3.New(s3.Options{
-		BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}, nil
-		}),
-	})
-	c := sseClient(t, api, newAES(t, "a"))
-	ctx := context.Background()
-	b, k := aws.String("bucket"), aws.String("key")
-	errs := map[string]error{}
-	_, errs["PutObject"] = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: strings.NewReader("secret")})
-	_, errs["GetObject"] = c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: k})
-	_, errs["HeadObject"] = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k})
-	_, errs["DeleteObject"] = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k})
-	_, errs["CopyObject"] = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: k, CopySource: aws.String("bucket/src")})
-	_, errs["Rewrap"] = c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: b, Key: k})
-	_, errs["Upload"] = s3crypto.NewUploader(c).Upload(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(make([]byte, 6<<20))})
-	_, errs["Download"] = s3crypto.NewDownloader(c).Download(ctx, io.Discard, &s3.GetObjectInput{Bucket: b, Key: k})
-	for op, err := range errs {
-		require.ErrorIs(t, err, s3crypto.ErrInsecureEndpoint, op)
-	}
-	require.Zero(t, requests.Load(), "requests reached the plain-HTTP server")
-
-	// The same endpoint over TLS is accepted (the check is the scheme).
-	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		w.WriteHeader(http.StatusNotFound)
-	}))
-	defer tlsSrv.Close()
-	api = s3.New(s3.Options{
-		BaseEndpoint: aws.String(tlsSrv.URL), Region: "us-east-1", UsePathStyle: true, HTTPClient: tlsSrv.Client(),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}, nil
-		}),
-	})
-	_, err := sseClient(t, api, newAES(t, "a")).GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: k})
-	require.Error(t, err)
-	require.NotErrorIs(t, err, s3crypto.ErrInsecureEndpoint)
-	require.NotZero(t, requests.Load())
 }
 
 // faultyPuts fails the object writes of a ServerSideCustomerKey client (not

@@ -198,7 +198,7 @@ func bodyLength(body io.Reader, contentLength *int64) (int64, io.Reader, error) 
 			return 0, nil, fmt.Errorf("ContentLength %d but the body holds %d bytes", *contentLength, size)
 		}
 		size = *contentLength
-		body = &exactReader{r: io.LimitReader(body, size), left: size}
+		body = withContentLength(body, size)
 	}
 	return size, body, nil
 }
@@ -321,7 +321,6 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 	if c.ssec() {
 		// S3 encrypts each part under the key recorded in the companion
 		// first; the key goes with the create, every part and the complete.
-		up.optFns = sseOptFns(up.optFns)
 		o := objectRef{bucket: up.in.Bucket, key: up.in.Key, owner: up.in.ExpectedBucketOwner, payer: up.in.RequestPayer}
 		if staged, err = c.stageKey(ctx, o, up.optFns); err != nil {
 			return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
