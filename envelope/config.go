@@ -115,15 +115,15 @@ type Config struct {
 	// length is not known beforehand (no stored plaintext length, and no
 	// size from storage, as with a chunked response): past it, Open fails
 	// with ErrTooLarge instead of spooling up to MaxPlaintext. A body whose
-	// length is known is bounded by that length. Zero means
-	// DefaultSpoolLimit; negative means MaxPlaintext.
+	// length is known is bounded by that length. Zero means 16 GiB;
+	// negative means MaxPlaintext.
 	SpoolLimit int64
 }
 
-// DefaultSpoolLimit is the SpoolLimit when none is set: generous for any
+// defaultSpoolLimit is the SpoolLimit when none is set: generous for any
 // object whose length is unknown, and far below what a hostile endless
 // body could otherwise fill on disk.
-const DefaultSpoolLimit = 16 << 30
+const defaultSpoolLimit = 16 << 30
 
 // WriteFormat returns the format new objects are written in, or an error
 // wrapping ErrPolicy when Format contradicts CommitmentPolicy (a segmented
@@ -175,7 +175,7 @@ func (c *Config) bodyLimit(e *Envelope) int64 {
 	case e.PlaintextLength >= 0:
 		limit = min(limit, e.PlaintextLength)
 	case c.SpoolLimit == 0:
-		limit = min(limit, DefaultSpoolLimit)
+		limit = min(limit, defaultSpoolLimit)
 	case c.SpoolLimit > 0:
 		limit = min(limit, c.SpoolLimit)
 	}

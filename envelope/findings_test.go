@@ -165,7 +165,8 @@ func TestSpoolLimitBoundsAnUnknownLength(t *testing.T) {
 		require.NoError(t, err)
 		env.PlaintextLength = -1 // as a V3 object fetched with no Content-Length
 		src := &endless{}
-		_, err = envelope.Open(context.Background(), env, kr, cfg, src)
+		// 64 MiB of it, so that a limit not kept fails fast, not at 64 GiB.
+		_, err = envelope.Open(context.Background(), env, kr, cfg, io.LimitReader(src, 64<<20))
 		require.ErrorIs(t, err, envelope.ErrTooLarge, "%v", f)
 		require.Less(t, src.n, int64(2<<20), "read %d bytes past a 1 MiB limit", src.n)
 		left, err := os.ReadDir(cfg.SpoolDir)

@@ -359,8 +359,9 @@ func storedEnvelope(raw *s3.Client, bucket, key string, meta map[string]string) 
 }
 
 // TestRewrapThroughput measures objects rewrapped per second at concurrency
-// 1, 8 and 32 (small V3 objects, envelope in metadata, AES master keys) and
-// logs the figures; it asserts no timing.
+// 1, 8 and 32 (small V3 objects, envelope in metadata, AES master keys), and
+// at 8 with envelopes in instruction files, and logs the figures; it asserts
+// no timing.
 func TestRewrapThroughput(t *testing.T) {
 	raw, bucket := realS3(t)
 	const n = 300
@@ -376,6 +377,18 @@ func TestRewrapThroughput(t *testing.T) {
 		require.Equal(t, n, out.Rewrapped)
 		report = append(report, fmt.Sprintf("concurrency %2d: %d objects in %v = %.0f objects/s", conc, n, took.Round(time.Millisecond), float64(n)/took.Seconds()))
 	}
-	t.Logf("rewrap throughput against versitygw on 127.0.0.1 (race detector: %v):\n%s", raceEnabled, strings.Join(report, "\n"))
 	requireAllRead(t, bucket, pop, reader(t, raw, keys[3]))
+
+	// Envelopes in instruction files: each rewrap also confirms the object
+	// beside the file it rewrote (one HEAD more).
+	instr := populate(t, raw, bucket, "instr/", n, []*s3crypto.Client{newClient(t, raw, keys[0], func(o *s3crypto.Options) { o.InstructionFile = true })}, 0)
+	c := clientFor(t, raw, keys[1], keys[:1])
+	start := time.Now()
+	out, err := c.RewrapAll(context.Background(), &s3crypto.RewrapAllInput{Bucket: &bucket, Prefix: aws.String("instr/"), Concurrency: 8})
+	took := time.Since(start)
+	require.NoError(t, err)
+	require.Equal(t, n, out.Rewrapped)
+	report = append(report, fmt.Sprintf("instruction files, concurrency 8: %d objects in %v = %.0f objects/s", n, took.Round(time.Millisecond), float64(n)/took.Seconds()))
+	t.Logf("rewrap throughput against versitygw on 127.0.0.1 (race detector: %v):\n%s", raceEnabled, strings.Join(report, "\n"))
+	requireAllRead(t, bucket, instr, reader(t, raw, keys[1]))
 }

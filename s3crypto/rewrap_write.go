@@ -376,7 +376,11 @@ func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *
 // that is reported, as is a newer writer's envelope that replaced ours.
 func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, dataKey []byte) error {
 	head, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
-	if err != nil {
+	var nf *types.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: the object was deleted while its instruction file was rewritten", ErrConcurrentModification)
+	case err != nil:
 		return fmt.Errorf("%w: the new instruction file was written, but reading the object back to confirm it failed: %w", ErrOutcomeUnknown, err)
 	}
 	if aws.ToString(head.ETag) == aws.ToString(rd.head.ETag) {
