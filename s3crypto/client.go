@@ -327,7 +327,11 @@ func metadataSize(m map[string]string) int {
 // unless EnableLegacyUnauthenticatedModes is set (then it is decrypted with
 // AES-CTR, unauthenticated, as AWS's Java client does). PartNumber is
 // refused (ErrRange). An object with no envelope fails with
-// envelope.ErrNoEnvelope.
+// envelope.ErrNoEnvelope. A size no V2 or V3 object can have (past 64 GiB,
+// whatever the server claims) fails with envelope.ErrTooLarge before the
+// body is read, and a V2/V3 body whose length the server does not give
+// spools at most Options.SpoolLimit bytes. Close the Body from any
+// goroutine to abort a read in progress.
 //
 // With ServerSideCustomerKey, the companion <key>.ssec is read, the data
 // key unwrapped and sent as the SSE-C key, and S3's response is returned as
