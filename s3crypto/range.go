@@ -241,7 +241,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 	if _, err := io.CopyN(io.Discard, out.Body, start-fetchFirst); err != nil {
 		return fail(shortBody(err))
 	}
-	pt, err := envelope.OpenRange(ctx, env, c.provider, c.opts.Config, &exactReader{r: out.Body, left: end - start, short: func(int64) error { return shortBody(io.EOF) }}, size, off, n)
+	pt, err := envelope.OpenRange(ctx, env, c.provider, c.opts.Config, announced(out.Body, end-start), size, off, n)
 	if err != nil {
 		return fail(err)
 	}
@@ -261,6 +261,12 @@ func shortBody(err error) error {
 		return fmt.Errorf("%w: the body ended before the bytes its response announced: %w", envelope.ErrAuthentication, io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// announced is a response body of n bytes, as its response announced: its
+// first n bytes, and shortBody's error if it holds fewer.
+func announced(body io.Reader, n int64) io.Reader {
+	return &exactReader{r: body, left: n, short: func(int64) error { return shortBody(io.EOF) }}
 }
 
 // rangedOptFns are the options of a GET of part of an object's ciphertext.
