@@ -53,21 +53,22 @@ func Matches(k keyring.Keyring, w *envelope.WrappedKey) bool {
 	return maps.Equal(k.Description(), w.Description)
 }
 
-// ErrNilKeyring is returned by NewProvider and NewLookupProvider for a
-// master key that is nil or a nil pointer: what a failed constructor
-// returns (`k, _ := keyring.NewAES(badKey, …)`), which would otherwise
-// panic on first use.
+// ErrNilKeyring reports a master key that is nil or a nil pointer: what a
+// failed constructor returns (`k, _ := keyring.NewAES(badKey, …)`). A
+// provider built from one fails every call with it (and s3crypto.New refuses
+// it) instead of panicking on first use.
 var ErrNilKeyring = errors.New("materials: nil master key (did its constructor fail?)")
 
 // NewProvider returns a provider whose current master key is current and
 // which also reads objects wrapped by any of others, each found by its
 // description. Descriptions should be unique; the first match wins, current
 // first. A provider that only reads has no current key: pass it among
-// others, with a nil current. A nil or nil-pointer master key among others,
-// or a current one that is a nil pointer, is refused (ErrNilKeyring).
-func NewProvider(current keyring.Keyring, others ...keyring.Keyring) (Provider, error) {
+// others, with a nil current. Invalid arguments (no key at all, a nil or
+// nil-pointer key among others, a current key that is a nil pointer) give a
+// provider whose every call fails with the reason (ErrNilKeyring).
+func NewProvider(current keyring.Keyring, others ...keyring.Keyring) Provider {
 	if current != nil && typednil.Is(current) {
-		return nil, fmt.Errorf("%w: the current master key", ErrNilKeyring)
+		return failed(fmt.Errorf("%w: the current master key", ErrNilKeyring))
 	}
 	all := make([]keyring.Keyring, 0, 1+len(others))
 	if current != nil {
@@ -75,14 +76,14 @@ func NewProvider(current keyring.Keyring, others ...keyring.Keyring) (Provider, 
 	}
 	for i, k := range others {
 		if typednil.Is(k) {
-			return nil, fmt.Errorf("%w: master key %d of others", ErrNilKeyring, i)
+			return failed(fmt.Errorf("%w: master key %d of others", ErrNilKeyring, i))
 		}
 		all = append(all, k)
 	}
 	if len(all) == 0 {
-		return nil, errors.New("materials: NewProvider needs at least one master key")
+		return failed(fmt.Errorf("%w: NewProvider was given no master key", ErrNilKeyring))
 	}
-	return &provider{current: current, keys: all}, nil
+	return &provider{current: current, keys: all}
 }
 
 // NewLookupProvider returns a provider whose current master key is current
@@ -91,19 +92,47 @@ func NewProvider(current keyring.Keyring, others ...keyring.Keyring) (Provider, 
 // service). A successful lookup is remembered for the provider's lifetime.
 // lookup returning (nil, nil) means no such key; a key whose description
 // differs from the one asked for is refused. A nil lookup, or a current key
-// that is a nil pointer (ErrNilKeyring), is refused.
-func NewLookupProvider(current keyring.Keyring, lookup func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)) (Provider, error) {
+// that is a nil pointer, gives a provider whose every call fails with the
+// reason (ErrNilKeyring).
+func NewLookupProvider(current keyring.Keyring, lookup func(ctx context.Context, desc map[string]string) (keyring.Keyring, error)) Provider {
 	if current != nil && typednil.Is(current) {
-		return nil, fmt.Errorf("%w: the current master key", ErrNilKeyring)
+		return failed(fmt.Errorf("%w: the current master key", ErrNilKeyring))
 	}
 	if lookup == nil {
-		return nil, errors.New("materials: NewLookupProvider needs a lookup function")
+		return failed(errors.New("materials: NewLookupProvider needs a lookup function"))
 	}
 	p := &provider{current: current, lookup: lookup}
 	if current != nil {
 		p.keys = []keyring.Keyring{current}
 	}
-	return p, nil
+	return p
+}
+
+// invalid is the provider of invalid arguments: every call fails with err,
+// the writer's too (Current is a master key that refuses to wrap), so the
+// mistake surfaces at the first operation, never as a panic. Err lets
+// s3crypto.New report it at construction.
+type invalid struct{ err error }
+
+func failed(err error) Provider { return &invalid{err} }
+
+func (p *invalid) Err() error               { return p.err }
+func (p *invalid) Current() keyring.Keyring { return invalidKey(*p) }
+func (p *invalid) Resolve(context.Context, *envelope.WrappedKey) (keyring.Keyring, error) {
+	return nil, p.err
+}
+func (p *invalid) Unwrap(context.Context, *envelope.WrappedKey, string) ([]byte, error) {
+	return nil, p.err
+}
+
+type invalidKey invalid
+
+func (k invalidKey) Description() map[string]string { return nil }
+func (k invalidKey) Wrap(context.Context, []byte, string) (*envelope.WrappedKey, error) {
+	return nil, k.err
+}
+func (k invalidKey) Unwrap(context.Context, *envelope.WrappedKey, string) ([]byte, error) {
+	return nil, k.err
 }
 
 type provider struct {

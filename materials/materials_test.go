@@ -23,8 +23,7 @@ func aesKey(t *testing.T, kid string) *keyring.AES {
 
 func provider(t *testing.T, cur keyring.Keyring, others ...keyring.Keyring) materials.Provider {
 	t.Helper()
-	p, err := materials.NewProvider(cur, others...)
-	require.NoError(t, err)
+	p := materials.NewProvider(cur, others...)
 	return p
 }
 
@@ -80,7 +79,7 @@ func TestLookupProvider(t *testing.T) {
 	ctx := context.Background()
 	cur, old, wrong := aesKey(t, "2026"), aesKey(t, "2025"), aesKey(t, "other")
 	calls := 0
-	p, err := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+	p := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
 		calls++
 		switch desc["kid"] {
 		case "2025":
@@ -92,7 +91,6 @@ func TestLookupProvider(t *testing.T) {
 		}
 		return nil, nil
 	})
-	require.NoError(t, err)
 	w, dk := wrapped(t, old)
 	for range 3 {
 		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
@@ -102,7 +100,7 @@ func TestLookupProvider(t *testing.T) {
 	require.Equal(t, 1, calls)
 
 	w2, _ := wrapped(t, cur)
-	_, err = p.Resolve(ctx, w2)
+	_, err := p.Resolve(ctx, w2)
 	require.NoError(t, err)
 	require.Equal(t, 1, calls, "current key needs no lookup")
 
@@ -116,34 +114,42 @@ func TestLookupProvider(t *testing.T) {
 }
 
 // Finding 10: a failed constructor's nil keyring (`master, _ :=
-// keyring.NewAES(badKey, …)`) is refused by the provider's constructors,
-// instead of a nil-pointer panic on the first PutObject.
+// keyring.NewAES(badKey, …)`) gives a provider whose every call fails with
+// ErrNilKeyring (and that s3crypto.New refuses), instead of a nil-pointer
+// panic on the first PutObject.
 func TestFinding10TypedNilKeyringRefused(t *testing.T) {
+	ctx := context.Background()
 	master, err := keyring.NewAES(make([]byte, 7), nil) // a bad key: master is a nil *keyring.AES
 	require.Error(t, err)
 	good := aesKey(t, "good")
 	lookup := func(context.Context, map[string]string) (keyring.Keyring, error) { return nil, nil }
-	for name, f := range map[string]func() (materials.Provider, error){
-		"current":        func() (materials.Provider, error) { return materials.NewProvider(master) },
-		"other":          func() (materials.Provider, error) { return materials.NewProvider(good, master) },
-		"untyped other":  func() (materials.Provider, error) { return materials.NewProvider(good, nil) },
-		"no key at all":  func() (materials.Provider, error) { return materials.NewProvider(nil) },
-		"lookup current": func() (materials.Provider, error) { return materials.NewLookupProvider(master, lookup) },
-		"nil lookup":     func() (materials.Provider, error) { return materials.NewLookupProvider(good, nil) },
+	w, _ := wrapped(t, good)
+	for name, p := range map[string]materials.Provider{
+		"current":        materials.NewProvider(master),
+		"other":          materials.NewProvider(good, master),
+		"untyped other":  materials.NewProvider(good, nil),
+		"no key at all":  materials.NewProvider(nil),
+		"lookup current": materials.NewLookupProvider(master, lookup),
+		"nil lookup":     materials.NewLookupProvider(good, nil),
 	} {
-		p, err := f()
+		require.NotNil(t, p, name)
+		_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
 		require.Error(t, err, name)
-		require.Nil(t, p, name)
+		_, err = p.Resolve(ctx, w)
+		require.Error(t, err, name)
+		require.NotNil(t, p.Current(), name)
+		_, err = p.Current().Wrap(ctx, make([]byte, 32), envelope.ContentAESGCMCommit)
+		require.Error(t, err, name)
+		if name != "nil lookup" {
+			require.ErrorIs(t, err, materials.ErrNilKeyring, name)
+		}
 	}
-	_, err = materials.NewProvider(master)
-	require.ErrorIs(t, err, materials.ErrNilKeyring)
 
 	// A lookup that returns a typed nil finds no key; it does not panic.
 	var none *keyring.AES
-	p, err := materials.NewLookupProvider(good, func(context.Context, map[string]string) (keyring.Keyring, error) { return none, nil })
-	require.NoError(t, err)
-	w, _ := wrapped(t, aesKey(t, "elsewhere"))
-	_, err = p.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	p := materials.NewLookupProvider(good, func(context.Context, map[string]string) (keyring.Keyring, error) { return none, nil })
+	w, _ = wrapped(t, aesKey(t, "elsewhere"))
+	_, err = p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrNoMasterKey)
 }
 

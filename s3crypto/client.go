@@ -56,6 +56,11 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 	if cur := p.Current(); cur != nil && typednil.Is(cur) {
 		return nil, fmt.Errorf("s3crypto: New: the provider's current master key: %w", materials.ErrNilKeyring)
 	}
+	// A provider built from invalid arguments says so (materials reports
+	// them here rather than in its constructors' results).
+	if inv, ok := p.(interface{ Err() error }); ok && inv.Err() != nil {
+		return nil, fmt.Errorf("s3crypto: New: %w", inv.Err())
+	}
 	var o Options
 	for _, fn := range optFns {
 		fn(&o)

@@ -189,14 +189,13 @@ func TestDescriptionResolution(t *testing.T) {
 	require.Equal(t, "old data", string(got))
 
 	lookups := 0
-	lookup, err := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+	lookup := materials.NewLookupProvider(cur, func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
 		lookups++
 		if desc["kid"] == "2025" {
 			return old, nil
 		}
 		return nil, nil
 	})
-	require.NoError(t, err)
 	lp, err := s3crypto.New(api, lookup)
 	require.NoError(t, err)
 	for range 2 {

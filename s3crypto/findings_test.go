@@ -470,7 +470,9 @@ func (nilCurrent) Current() keyring.Keyring { return (*keyring.AES)(nil) }
 func TestFinding10TypedNilKeyringRefused(t *testing.T) {
 	master, err := keyring.NewAES(make([]byte, 5), nil)
 	require.Error(t, err)
-	_, err = materials.NewProvider(master)
+	_, err = s3crypto.New(newMemS3(), materials.NewProvider(master))
+	require.ErrorIs(t, err, materials.ErrNilKeyring)
+	_, err = s3crypto.New(newMemS3(), materials.NewProvider(newAES(t, "a"), master))
 	require.ErrorIs(t, err, materials.ErrNilKeyring)
 	_, err = s3crypto.New(newMemS3(), nilCurrent{provider(t, newAES(t, "a"))})
 	require.ErrorIs(t, err, materials.ErrNilKeyring)

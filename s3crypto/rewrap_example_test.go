@@ -29,10 +29,7 @@ func ExampleClient_RewrapAll() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := materials.NewProvider(cur, old)
-	if err != nil {
-		log.Fatal(err)
-	}
+	p := materials.NewProvider(cur, old)
 	c, err := s3crypto.New(api, p, func(o *s3crypto.Options) {
 		o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt // rewrap V2 objects too
 	})

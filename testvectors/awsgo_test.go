@@ -409,10 +409,7 @@ func TestAWSGoKMSWritePolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := materials.NewProvider(kr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := materials.NewProvider(kr)
 		_, err = s3crypto.New(s3c, p, func(o *s3crypto.Options) { o.CommitmentPolicy = bad.p; o.Format = bad.f })
 		if !errors.Is(err, envelope.ErrPolicy) {
 			t.Errorf("s3crypto.New with %v and %v: err = %v, want ErrPolicy", bad.p, bad.f, err)

@@ -583,10 +583,7 @@ func TestMultipartDownloaderReadsAWSGo(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := materials.NewProvider(kr)
-				if err != nil {
-					t.Fatal(err)
-				}
+				p := materials.NewProvider(kr)
 				lib, err := s3crypto.New(api, p, libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
 				if err != nil {
 					t.Fatal(err)

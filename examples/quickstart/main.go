@@ -276,10 +276,7 @@ func connect(ctx context.Context, cfg config) (*s3.Client, string, func(), error
 // keys: the first wraps new objects, and every one reads the objects whose
 // description names it.
 func newClient(raw *s3.Client, keys []keyring.Keyring, opts ...func(*s3crypto.Options)) (*s3crypto.Client, error) {
-	p, err := materials.NewProvider(keys[0], keys[1:]...)
-	if err != nil {
-		return nil, err
-	}
+	p := materials.NewProvider(keys[0], keys[1:]...)
 	return s3crypto.New(raw, p, opts...)
 }
 

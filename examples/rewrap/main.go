@@ -195,10 +195,7 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			so.UsePathStyle = true
 		}
 	})
-	provider, err := materials.NewProvider(current, olds...)
-	if err != nil {
-		return err
-	}
+	provider := materials.NewProvider(current, olds...)
 	client, err := s3crypto.New(api, provider, func(so *s3crypto.Options) {
 		so.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
 		if o.requireV3 {

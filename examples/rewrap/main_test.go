@@ -145,10 +145,7 @@ func (e *env) rsaKey(name, kid string) (priv, pub string, kr *keyring.RSA) {
 
 // client returns an encrypting client with current key cur, reading V2 too.
 func (e *env) client(cur keyring.Keyring, others []keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
-	p, err := materials.NewProvider(cur, others...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	p := materials.NewProvider(cur, others...)
 	c, err := s3crypto.New(e.admin, p, append(opts, func(o *s3crypto.Options) {
 		if o.CommitmentPolicy == s3crypto.RequireEncryptRequireDecrypt {
 			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt

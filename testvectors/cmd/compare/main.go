@@ -262,10 +262,7 @@ func runOp(args []string) error {
 		if err != nil {
 			return err
 		}
-		p, err := materials.NewProvider(kr)
-		if err != nil {
-			return err
-		}
+		p := materials.NewProvider(kr)
 		c, err := s3crypto.New(s3c, p) // defaults: V3, RequireEncryptRequireDecrypt
 		if err != nil {
 			return err
