@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // gcmIVSize and gcmTagSize are the sizes of the IV prepended to and the tag
@@ -71,15 +72,15 @@ func (k *AES) Description() map[string]string {
 // ctx carries an encryption context (WithEncryptionContext), which an AES
 // wrap cannot bind.
 func (k *AES) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
-	if err := checkWrapInput(envelope.WrapAESGCM, dataKey, contentAlg); err != nil {
+	if err := checkWrapInput(format.WrapAESGCM, dataKey, contentAlg); err != nil {
 		return nil, err
 	}
-	if err := refuseContext(ctx, envelope.WrapAESGCM); err != nil {
+	if err := refuseContext(ctx, format.WrapAESGCM); err != nil {
 		return nil, err
 	}
 	out := k.gcm.Seal(nil, nil, dataKey, []byte(contentAlg))
 	return &envelope.WrappedKey{
-		Algorithm:   envelope.WrapAESGCM,
+		Algorithm:   format.WrapAESGCM,
 		Ciphertext:  out,
 		Description: copyDesc(k.desc),
 	}, nil
@@ -111,11 +112,11 @@ func (k *AES) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		return nil, err
 	}
 	switch w.Algorithm {
-	case envelope.WrapAESGCM:
+	case format.WrapAESGCM:
 		return k.unwrapGCM(w.Ciphertext, contentAlg)
-	case envelope.WrapLegacyAESWrap:
+	case format.WrapLegacyAESWrap:
 		return k.unwrapAESWrap(w.Ciphertext)
-	case envelope.WrapLegacyAES:
+	case format.WrapLegacyAES:
 		return k.unwrapECB(w.Ciphertext)
 	}
 	return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
@@ -123,16 +124,16 @@ func (k *AES) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 
 func (k *AES) unwrapGCM(ct []byte, contentAlg string) ([]byte, error) {
 	if contentAlg == "" {
-		return nil, fmt.Errorf("keyring: unwrap %s: empty content algorithm: %w", envelope.WrapAESGCM, envelope.ErrUnsupported)
+		return nil, fmt.Errorf("keyring: unwrap %s: empty content algorithm: %w", format.WrapAESGCM, envelope.ErrUnsupported)
 	}
 	// The length of a wrapped key is public; reject impossible ones early.
 	if !validKeyLen(len(ct) - gcmIVSize - gcmTagSize) {
-		return nil, unwrapError(envelope.WrapAESGCM, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapAESGCM, envelope.ErrAuthentication)
 	}
 	key, err := k.gcm.Open(nil, nil, ct, []byte(contentAlg))
 	if err != nil || !validKeyLen(len(key)) {
 		clear(key)
-		return nil, unwrapError(envelope.WrapAESGCM, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapAESGCM, envelope.ErrAuthentication)
 	}
 	return key, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 func TestNewAESKeySizes(t *testing.T) {
@@ -37,7 +38,7 @@ func TestAESRoundTrip(t *testing.T) {
 					dataKey := pattern(dk, 0x80)
 					w, err := k.Wrap(ctx, dataKey, alg)
 					require.NoError(t, err)
-					require.Equal(t, envelope.WrapAESGCM, w.Algorithm)
+					require.Equal(t, format.WrapAESGCM, w.Algorithm)
 					require.Len(t, w.Ciphertext, gcmIVSize+dk+gcmTagSize)
 					require.Equal(t, desc, w.Description)
 					require.Equal(t, pattern(dk, 0x80), dataKey, "Wrap must not modify the data key")
@@ -54,7 +55,7 @@ func TestAESRoundTrip(t *testing.T) {
 func TestAESWrappedLength60(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
 	for _, alg := range contentAlgs {
-		w, err := k.Wrap(ctx, pattern(envelope.DataKeySize, 9), alg)
+		w, err := k.Wrap(ctx, pattern(format.DataKeySize, 9), alg)
 		require.NoError(t, err)
 		require.Len(t, w.Ciphertext, 60)
 	}
@@ -64,7 +65,7 @@ func TestAESFreshIVPerWrap(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
 	seen := map[string]bool{}
 	for range 64 {
-		w, err := k.Wrap(ctx, pattern(32, 9), envelope.ContentAESGCM)
+		w, err := k.Wrap(ctx, pattern(32, 9), format.ContentAESGCM)
 		require.NoError(t, err)
 		iv := string(w.Ciphertext[:gcmIVSize])
 		require.False(t, seen[iv], "IV repeated")
@@ -94,7 +95,7 @@ func TestAESWireFormat(t *testing.T) {
 		iv := pattern(12, 0x55)
 		built := gcm.Seal(append([]byte(nil), iv...), iv, dataKey, []byte(alg))
 		require.Len(t, built, 60)
-		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Ciphertext: built}, alg)
+		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Ciphertext: built}, alg)
 		require.NoError(t, err)
 		require.Equal(t, dataKey, got)
 	}
@@ -107,30 +108,30 @@ func TestAESGCMKnownAnswer(t *testing.T) {
 	k := newAES(t, pattern(32, 0x00), nil)
 	dataKey := pattern(32, 0x20)
 	vectors := map[string]string{
-		envelope.ContentAESGCM: "000102030405060708090a0b6723f438e1c0e43ca568bda09dc45642b3e7b507" +
+		format.ContentAESGCM: "000102030405060708090a0b6723f438e1c0e43ca568bda09dc45642b3e7b507" +
 			"c44e694b005edfbe21543e8d2a76668116dd3bca655ab3bd576dc3aa",
-		envelope.ContentAESGCMCommit: "000102030405060708090a0b6723f438e1c0e43ca568bda09dc45642b3e7b507" +
+		format.ContentAESGCMCommit: "000102030405060708090a0b6723f438e1c0e43ca568bda09dc45642b3e7b507" +
 			"c44e694b005edfbe21543e8d551af3363c530dcadfb9c5d6756527ea",
 	}
 	for alg, h := range vectors {
-		w := &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Ciphertext: mustHex(t, h)}
+		w := &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Ciphertext: mustHex(t, h)}
 		require.Len(t, w.Ciphertext, 60)
 		got, err := k.Unwrap(ctx, w, alg)
 		require.NoError(t, err)
 		require.Equal(t, dataKey, got)
 	}
-	w := &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Ciphertext: mustHex(t, vectors[envelope.ContentAESGCM])}
-	_, err := k.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	w := &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Ciphertext: mustHex(t, vectors[format.ContentAESGCM])}
+	_, err := k.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	requireSentinel(t, err, envelope.ErrAuthentication)
 }
 
 func TestAESContentAlgBinding(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
 	pairs := [][2]string{
-		{envelope.ContentAESGCM, envelope.ContentAESGCMCommit},
-		{envelope.ContentAESGCMCommit, envelope.ContentAESGCM},
-		{envelope.ContentAESGCM, envelope.ContentAESCBC},
-		{envelope.ContentAESGCM, "AES/GCM/NoPaddinG"},
+		{format.ContentAESGCM, format.ContentAESGCMCommit},
+		{format.ContentAESGCMCommit, format.ContentAESGCM},
+		{format.ContentAESGCM, format.ContentAESCBC},
+		{format.ContentAESGCM, "AES/GCM/NoPaddinG"},
 	}
 	for _, p := range pairs {
 		w, err := k.Wrap(ctx, pattern(32, 2), p[0])
@@ -157,7 +158,7 @@ func TestAESEveryBitFlipFails(t *testing.T) {
 
 func TestAESBadLengths(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
-	w, err := k.Wrap(ctx, pattern(32, 2), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 2), format.ContentAESGCM)
 	require.NoError(t, err)
 	cases := [][]byte{
 		nil, {}, w.Ciphertext[:12], w.Ciphertext[:28], w.Ciphertext[:59],
@@ -165,7 +166,7 @@ func TestAESBadLengths(t *testing.T) {
 		make([]byte, 44), make([]byte, 52), make([]byte, 60), make([]byte, 1000),
 	}
 	for i, c := range cases {
-		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Ciphertext: c}, envelope.ContentAESGCM)
+		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Ciphertext: c}, format.ContentAESGCM)
 		require.Nil(t, got, "case %d", i)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
@@ -175,10 +176,10 @@ func TestAESWrongMasterKey(t *testing.T) {
 	k1 := newAES(t, pattern(32, 1), nil)
 	k2 := newAES(t, pattern(32, 2), nil)
 	k3 := newAES(t, pattern(16, 1), nil) // same prefix, other size
-	w, err := k1.Wrap(ctx, pattern(32, 3), envelope.ContentAESGCM)
+	w, err := k1.Wrap(ctx, pattern(32, 3), format.ContentAESGCM)
 	require.NoError(t, err)
 	for _, other := range []*AES{k2, k3} {
-		got, err := other.Unwrap(ctx, w, envelope.ContentAESGCM)
+		got, err := other.Unwrap(ctx, w, format.ContentAESGCM)
 		require.Nil(t, got)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
@@ -187,13 +188,13 @@ func TestAESWrongMasterKey(t *testing.T) {
 func TestAESWrapRejects(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
 	for _, n := range []int{0, 1, 8, 15, 17, 31, 33, 64} {
-		w, err := k.Wrap(ctx, pattern(n, 7), envelope.ContentAESGCM)
+		w, err := k.Wrap(ctx, pattern(n, 7), format.ContentAESGCM)
 		require.Nil(t, w)
 		require.ErrorIs(t, err, errDataKeySize, "size %d", n)
 		require.False(t, isSentinelError(err))
 		require.Contains(t, err.Error(), "keyring: wrap AES/GCM")
 	}
-	for _, alg := range []string{"", envelope.ContentAESCBC, "AES/CTR/NoPadding", "114", "aes/gcm/nopadding"} {
+	for _, alg := range []string{"", format.ContentAESCBC, "AES/CTR/NoPadding", "114", "aes/gcm/nopadding"} {
 		w, err := k.Wrap(ctx, pattern(32, 7), alg)
 		require.Nil(t, w)
 		requireSentinel(t, err, envelope.ErrUnsupported)
@@ -202,14 +203,14 @@ func TestAESWrapRejects(t *testing.T) {
 
 func TestAESUnwrapUnsupported(t *testing.T) {
 	k := newAES(t, pattern(32, 1), nil)
-	w, err := k.Wrap(ctx, pattern(32, 7), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 7), format.ContentAESGCM)
 	require.NoError(t, err)
 	for _, alg := range []string{
-		envelope.WrapRSAOAEPSHA1, envelope.WrapKMSContext, envelope.WrapLegacyKMS,
-		envelope.WrapLegacyRSA, envelope.WrapLegacyRSAOAEPSHA256,
+		format.WrapRSAOAEPSHA1, format.WrapKMSContext, format.WrapLegacyKMS,
+		format.WrapLegacyRSA, format.WrapLegacyRSAOAEPSHA256,
 		"", "aes/gcm", "AES/GCM ", "AES/GCM/NoPadding", strings.Repeat("x", 500),
 	} {
-		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: alg, Ciphertext: w.Ciphertext}, envelope.ContentAESGCM)
+		got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: alg, Ciphertext: w.Ciphertext}, format.ContentAESGCM)
 		require.Nil(t, got)
 		requireSentinel(t, err, envelope.ErrUnsupported)
 		require.Less(t, len(err.Error()), 200, "long algorithm names are truncated")
@@ -217,7 +218,7 @@ func TestAESUnwrapUnsupported(t *testing.T) {
 	got, err := k.Unwrap(ctx, w, "")
 	require.Nil(t, got)
 	requireSentinel(t, err, envelope.ErrUnsupported)
-	got, err = k.Unwrap(ctx, nil, envelope.ContentAESGCM)
+	got, err = k.Unwrap(ctx, nil, format.ContentAESGCM)
 	require.Nil(t, got)
 	requireSentinel(t, err, envelope.ErrMalformed)
 }
@@ -234,20 +235,20 @@ func TestAESDescriptionIsCopied(t *testing.T) {
 	d["kid"] = "mutated"
 	require.Equal(t, map[string]string{"kid": "one"}, k.Description())
 
-	w, err := k.Wrap(ctx, pattern(32, 2), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 2), format.ContentAESGCM)
 	require.NoError(t, err)
 	w.Description["kid"] = "mutated"
 	require.Equal(t, map[string]string{"kid": "one"}, k.Description())
 
 	// The master key is copied too.
 	master[0] ^= 0xFF
-	_, err = k.Unwrap(ctx, w, envelope.ContentAESGCM)
+	_, err = k.Unwrap(ctx, w, format.ContentAESGCM)
 	require.NoError(t, err)
 
 	empty := newAES(t, pattern(16, 1), nil)
 	require.NotNil(t, empty.Description())
 	require.Empty(t, empty.Description())
-	w, err = empty.Wrap(ctx, pattern(32, 2), envelope.ContentAESGCM)
+	w, err = empty.Wrap(ctx, pattern(32, 2), format.ContentAESGCM)
 	require.NoError(t, err)
 	require.NotNil(t, w.Description)
 	require.Empty(t, w.Description)

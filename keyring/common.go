@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // errDataKeySize is misuse on the wrap side: not a decryption failure, so
@@ -43,9 +44,9 @@ func copyDesc(d map[string]string) map[string]string {
 // truncated.
 func algName(alg string) string {
 	switch alg {
-	case envelope.WrapAESGCM, envelope.WrapRSAOAEPSHA1, envelope.WrapKMSContext,
-		envelope.WrapLegacyAESWrap, envelope.WrapLegacyRSAOAEPSHA256,
-		envelope.WrapLegacyAES, envelope.WrapLegacyRSA, envelope.WrapLegacyKMS:
+	case format.WrapAESGCM, format.WrapRSAOAEPSHA1, format.WrapKMSContext,
+		format.WrapLegacyAESWrap, format.WrapLegacyRSAOAEPSHA256,
+		format.WrapLegacyAES, format.WrapLegacyRSA, format.WrapLegacyKMS:
 		return alg
 	}
 	if len(alg) > maxAlgNameInError {
@@ -71,7 +72,7 @@ func checkWrapInput(alg string, dataKey []byte, contentAlg string) error {
 		return wrapError(alg, fmt.Errorf("%w, got %d", errDataKeySize, len(dataKey)))
 	}
 	switch contentAlg {
-	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented, envelope.ContentSSEC:
+	case format.ContentAESGCM, format.ContentAESGCMCommit, format.ContentSegmented, format.ContentSSEC:
 		return nil
 	}
 	return wrapError(alg, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))

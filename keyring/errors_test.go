@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // secretForms returns the ways a secret could appear in a message.
@@ -49,31 +49,31 @@ func TestErrorsCarryNoKeyMaterial(t *testing.T) {
 
 	k := newAES(t, master, nil)
 	// Wrap.
-	_, err = k.Wrap(ctx, dataKey[:31], envelope.ContentAESGCM)
+	_, err = k.Wrap(ctx, dataKey[:31], format.ContentAESGCM)
 	add(err)
-	_, err = k.Wrap(ctx, append(append([]byte(nil), dataKey...), master...), envelope.ContentAESGCM)
+	_, err = k.Wrap(ctx, append(append([]byte(nil), dataKey...), master...), format.ContentAESGCM)
 	add(err)
-	_, err = k.Wrap(ctx, dataKey, envelope.ContentAESCBC)
+	_, err = k.Wrap(ctx, dataKey, format.ContentAESCBC)
 	add(err)
 
 	// Unwrap, every algorithm; the "wrapped" bytes contain both secrets.
 	both := append(append([]byte(nil), master...), dataKey...)
-	w, err := k.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, dataKey, format.ContentAESGCM)
 	require.NoError(t, err)
-	for _, alg := range []string{envelope.WrapAESGCM, envelope.WrapLegacyAESWrap, envelope.WrapLegacyAES, envelope.WrapRSAOAEPSHA1, "x"} {
+	for _, alg := range []string{format.WrapAESGCM, format.WrapLegacyAESWrap, format.WrapLegacyAES, format.WrapRSAOAEPSHA1, "x"} {
 		for _, ct := range [][]byte{both, dataKey, master, dataKey[:24], w.Ciphertext[:59]} {
-			_, err = k.Unwrap(ctx, rsaWrapped(alg, ct), envelope.ContentAESGCM)
+			_, err = k.Unwrap(ctx, rsaWrapped(alg, ct), format.ContentAESGCM)
 			add(err)
 		}
 	}
-	_, err = k.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err = k.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	add(err)
 	_, err = k.Unwrap(ctx, w, "")
 	add(err)
-	_, err = k.Unwrap(ctx, nil, envelope.ContentAESGCM)
+	_, err = k.Unwrap(ctx, nil, format.ContentAESGCM)
 	add(err)
 	// ECB with bad padding over the data key, and AESWrap with a bad IV.
-	_, err = k.Unwrap(ctx, rsaWrapped(envelope.WrapLegacyAES, ecbPKCS5(t, master, dataKey[:31], []byte{0})), "")
+	_, err = k.Unwrap(ctx, rsaWrapped(format.WrapLegacyAES, ecbPKCS5(t, master, dataKey[:31], []byte{0})), "")
 	add(err)
 
 	// RSA.
@@ -83,24 +83,24 @@ func TestErrorsCarryNoKeyMaterial(t *testing.T) {
 	require.NoError(t, err)
 	_, err = NewRSAPublic(&small.PublicKey, nil)
 	add(err)
-	_, err = rs.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+	_, err = rs.Wrap(ctx, dataKey, format.ContentAESGCM)
 	add(err)
-	_, err = r.Wrap(ctx, both, envelope.ContentAESGCM)
+	_, err = r.Wrap(ctx, both, format.ContentAESGCM)
 	add(err)
 	_, err = r.Wrap(ctx, dataKey, "AES/CTR/NoPadding")
 	add(err)
-	wrong := oaepSHA1(t, &a.PublicKey, packOAEP(dataKey, envelope.ContentAESGCMCommit))
+	wrong := oaepSHA1(t, &a.PublicKey, packOAEP(dataKey, format.ContentAESGCMCommit))
 	oaep256 := func(p []byte) []byte {
 		ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &a.PublicKey, p, nil)
 		require.NoError(t, err)
 		return ct
 	}
 	pkcs1 := pkcs1v15Encrypt(t, &a.PublicKey, both)
-	for _, alg := range []string{envelope.WrapRSAOAEPSHA1, envelope.WrapLegacyRSAOAEPSHA256, envelope.WrapLegacyRSA, envelope.WrapAESGCM} {
+	for _, alg := range []string{format.WrapRSAOAEPSHA1, format.WrapLegacyRSAOAEPSHA256, format.WrapLegacyRSA, format.WrapAESGCM} {
 		for _, ct := range [][]byte{both, dataKey, wrong, oaep256(both), pkcs1} {
-			_, err = r.Unwrap(ctx, rsaWrapped(alg, ct), envelope.ContentAESGCM)
+			_, err = r.Unwrap(ctx, rsaWrapped(alg, ct), format.ContentAESGCM)
 			add(err)
-			_, err = pub.Unwrap(ctx, rsaWrapped(alg, ct), envelope.ContentAESGCM)
+			_, err = pub.Unwrap(ctx, rsaWrapped(alg, ct), format.ContentAESGCM)
 			add(err)
 		}
 	}

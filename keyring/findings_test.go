@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // Finding 3: an SSE-C data key (a KMS blob whose context binds
@@ -22,11 +23,11 @@ func TestFinding03LegacyKMSRefusesAnotherContentAlgorithm(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	for _, bound := range []string{envelope.ContentSSEC, envelope.ContentAESGCMCommit, envelope.ContentSegmented} {
+	for _, bound := range []string{format.ContentSSEC, format.ContentAESGCMCommit, format.ContentSegmented} {
 		_, w, err := k.GenerateDataKey(ctx, bound)
 		require.NoError(t, err)
-		relabelled := &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: w.Ciphertext, Description: w.Description}
-		for _, content := range []string{envelope.ContentAESGCM, envelope.ContentAESCBC} {
+		relabelled := &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: w.Ciphertext, Description: w.Description}
+		for _, content := range []string{format.ContentAESGCM, format.ContentAESCBC} {
 			n := len(f.calls)
 			_, err := k.Unwrap(ctx, relabelled, content)
 			requireSentinel(t, err, envelope.ErrAuthentication)
@@ -38,11 +39,11 @@ func TestFinding03LegacyKMSRefusesAnotherContentAlgorithm(t *testing.T) {
 	// still opens, and so does one that binds the object's own algorithm.
 	dk := random(32)
 	legacy := map[string]string{"kms_cmk_id": f.keyID, "team": "x"}
-	got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: f.seal(dk, legacy), Description: legacy}, envelope.ContentAESGCM)
+	got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, legacy), Description: legacy}, format.ContentAESGCM)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
-	same := map[string]string{"kms_cmk_id": f.keyID, ReservedContextKey: envelope.ContentAESGCM}
-	got, err = k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: f.seal(dk, same), Description: same}, envelope.ContentAESGCM)
+	same := map[string]string{"kms_cmk_id": f.keyID, ReservedContextKey: format.ContentAESGCM}
+	got, err = k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, same), Description: same}, format.ContentAESGCM)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
 }
@@ -62,31 +63,31 @@ func TestFinding05AESAndRSARefuseAnEncryptionContext(t *testing.T) {
 	for name, kr := range map[string]Keyring{"AES": aes, "RSA": priv} {
 		t.Run(name, func(t *testing.T) {
 			dk := random(32)
-			w, err := kr.Wrap(ctx, dk, envelope.ContentAESGCMCommit)
+			w, err := kr.Wrap(ctx, dk, format.ContentAESGCMCommit)
 			require.NoError(t, err)
 			for _, c := range []context.Context{withCtx, empty} {
-				_, err = kr.Unwrap(c, w, envelope.ContentAESGCMCommit)
+				_, err = kr.Unwrap(c, w, format.ContentAESGCMCommit)
 				requireSentinel(t, err, envelope.ErrDisallowed)
-				_, err = kr.Wrap(c, dk, envelope.ContentAESGCMCommit)
+				_, err = kr.Wrap(c, dk, format.ContentAESGCMCommit)
 				requireSentinel(t, err, envelope.ErrUnsupported)
 			}
 			// Removing the context (a nil one) restores the plain behaviour.
-			got, err := kr.Unwrap(WithEncryptionContext(withCtx, nil), w, envelope.ContentAESGCMCommit)
+			got, err := kr.Unwrap(WithEncryptionContext(withCtx, nil), w, format.ContentAESGCMCommit)
 			require.NoError(t, err)
 			require.Equal(t, dk, got)
 		})
 	}
 	// The attack: the public key's holder swaps in a data key of its own.
-	planted, err := pub.Wrap(ctx, random(32), envelope.ContentAESGCMCommit)
+	planted, err := pub.Wrap(ctx, random(32), format.ContentAESGCMCommit)
 	require.NoError(t, err)
-	_, err = priv.Unwrap(withCtx, planted, envelope.ContentAESGCMCommit)
+	_, err = priv.Unwrap(withCtx, planted, format.ContentAESGCMCommit)
 	requireSentinel(t, err, envelope.ErrDisallowed)
 
-	for _, alg := range []string{envelope.WrapAESGCM, envelope.WrapRSAOAEPSHA1, envelope.WrapLegacyAESWrap, envelope.WrapLegacyRSA} {
+	for _, alg := range []string{format.WrapAESGCM, format.WrapRSAOAEPSHA1, format.WrapLegacyAESWrap, format.WrapLegacyRSA} {
 		requireSentinel(t, CheckExpectedContext(withCtx, alg), envelope.ErrDisallowed)
 		require.NoError(t, CheckExpectedContext(ctx, alg))
 	}
-	for _, alg := range []string{envelope.WrapKMSContext, envelope.WrapLegacyKMS} {
+	for _, alg := range []string{format.WrapKMSContext, format.WrapLegacyKMS} {
 		require.NoError(t, CheckExpectedContext(withCtx, alg))
 	}
 }
@@ -98,26 +99,26 @@ func TestFinding06WritersKMSCmkIDRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	ec := map[string]string{"tenant": "acme", "kms_cmk_id": "reports"}
 	wctx := WithEncryptionContext(ctx, ec)
-	dk, w, err := k.GenerateDataKey(wctx, envelope.ContentAESGCMCommit)
+	dk, w, err := k.GenerateDataKey(wctx, format.ContentAESGCMCommit)
 	require.NoError(t, err)
-	got, err := k.Unwrap(wctx, w, envelope.ContentAESGCMCommit)
+	got, err := k.Unwrap(wctx, w, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
 	// Without kms_cmk_id the expectation is another context: refused.
-	_, err = k.Unwrap(WithEncryptionContext(ctx, map[string]string{"tenant": "acme"}), w, envelope.ContentAESGCMCommit)
+	_, err = k.Unwrap(WithEncryptionContext(ctx, map[string]string{"tenant": "acme"}), w, format.ContentAESGCMCommit)
 	requireSentinel(t, err, envelope.ErrAuthentication)
 
 	// A legacy kms wrap's kms_cmk_id was added by its writer: expected or
 	// not, the rest must match.
 	legacy := map[string]string{"kms_cmk_id": f.keyID, "tenant": "acme"}
-	lw := &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: f.seal(dk, legacy), Description: legacy}
+	lw := &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, legacy), Description: legacy}
 	for _, want := range []map[string]string{{"tenant": "acme"}, legacy} {
-		got, err = k.Unwrap(WithEncryptionContext(ctx, want), lw, envelope.ContentAESGCM)
+		got, err = k.Unwrap(WithEncryptionContext(ctx, want), lw, format.ContentAESGCM)
 		require.NoError(t, err, "%v", want)
 		require.Equal(t, dk, got)
 	}
 	for _, want := range []map[string]string{{"tenant": "other"}, {"kms_cmk_id": "other", "tenant": "acme"}} {
-		_, err = k.Unwrap(WithEncryptionContext(ctx, want), lw, envelope.ContentAESGCM)
+		_, err = k.Unwrap(WithEncryptionContext(ctx, want), lw, format.ContentAESGCM)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
 }
@@ -152,7 +153,7 @@ func TestFinding12DiscoveryFilter(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	dk, w, err := k.GenerateDataKey(ctx, envelope.ContentAESGCMCommit)
+	dk, w, err := k.GenerateDataKey(ctx, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 
 	for _, bad := range []DiscoveryFilter{{}, {Partition: "aws"}, {AccountIDs: []string{"111122223333"}}, {Partition: "aws", AccountIDs: []string{"1234"}}} {
@@ -174,7 +175,7 @@ func TestFinding12DiscoveryFilter(t *testing.T) {
 	} {
 		d, err := NewKMSDiscovery(arnKMS{f, tc.arn}, trusted)
 		require.NoError(t, err)
-		got, err := d.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		got, err := d.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		if tc.ok {
 			require.NoError(t, err, tc.arn)
 			require.Equal(t, dk, got)

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // fuzzAlgs are the wrap algorithms a fuzz input selects by index; indexes
 // past the end use the fuzzed string instead.
 var fuzzAlgs = []string{
-	envelope.WrapAESGCM, envelope.WrapLegacyAESWrap, envelope.WrapLegacyAES,
-	envelope.WrapRSAOAEPSHA1, envelope.WrapLegacyRSAOAEPSHA256, envelope.WrapLegacyRSA,
-	envelope.WrapKMSContext,
+	format.WrapAESGCM, format.WrapLegacyAESWrap, format.WrapLegacyAES,
+	format.WrapRSAOAEPSHA1, format.WrapLegacyRSAOAEPSHA256, format.WrapLegacyRSA,
+	format.WrapKMSContext,
 }
 
 func pickAlg(sel uint8, raw string) string {
@@ -59,9 +60,9 @@ func FuzzAESUnwrap(f *testing.F) {
 			f.Add(uint8(1), "", mustHex(f, v.wrapped), "")
 		}
 	}
-	f.Add(uint8(2), "", ecbPKCS5(f, pattern(32, 0), pattern(32, 1), nil), envelope.ContentAESCBC)
+	f.Add(uint8(2), "", ecbPKCS5(f, pattern(32, 0), pattern(32, 1), nil), format.ContentAESCBC)
 	f.Add(uint8(2), "", ecbPKCS5(f, pattern(32, 0), pattern(16, 1), nil), "")
-	f.Add(uint8(3), "", make([]byte, 256), envelope.ContentAESGCM)
+	f.Add(uint8(3), "", make([]byte, 256), format.ContentAESGCM)
 	f.Add(uint8(200), "AESWrap ", make([]byte, 40), "")
 	f.Add(uint8(200), "", []byte(nil), "")
 
@@ -96,9 +97,9 @@ func FuzzRSAUnwrap(f *testing.F) {
 	}
 	f.Add(uint8(4), "", ct, "", false)
 	f.Add(uint8(5), "", pkcs1v15Encrypt(f, &a.PublicKey, pattern(16, 1)), "", false)
-	f.Add(uint8(3), "", a.N.Bytes(), envelope.ContentAESGCM, false)
-	f.Add(uint8(3), "", []byte{}, envelope.ContentAESGCM, false)
-	f.Add(uint8(0), "", make([]byte, 60), envelope.ContentAESGCM, false)
+	f.Add(uint8(3), "", a.N.Bytes(), format.ContentAESGCM, false)
+	f.Add(uint8(3), "", []byte{}, format.ContentAESGCM, false)
+	f.Add(uint8(0), "", make([]byte, 60), format.ContentAESGCM, false)
 	f.Add(uint8(255), "RSA ", make([]byte, 256), "", false)
 
 	f.Fuzz(func(t *testing.T, sel uint8, rawAlg string, wrapped []byte, contentAlg string, publicOnly bool) {

@@ -13,12 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 var ctx = context.Background()
 
 // contentAlgs are the content algorithms a wrap may bind.
-var contentAlgs = []string{envelope.ContentAESGCM, envelope.ContentAESGCMCommit}
+var contentAlgs = []string{format.ContentAESGCM, format.ContentAESGCMCommit}
 
 // keySizes are the AES key sizes for master and data keys.
 var keySizes = []int{16, 24, 32}

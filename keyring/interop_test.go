@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // javaVectors is testdata/java_vectors.json: wraps made by the Java
@@ -80,15 +81,15 @@ func TestJavaVectors(t *testing.T) {
 			require.Equal(t, want, got)
 
 			switch vec.WrapAlg {
-			case envelope.WrapAESGCM, envelope.WrapRSAOAEPSHA1:
+			case format.WrapAESGCM, format.WrapRSAOAEPSHA1:
 				// Bound to the content algorithm.
-				other := envelope.ContentAESGCM
+				other := format.ContentAESGCM
 				if vec.ContentAlg == other {
-					other = envelope.ContentAESGCMCommit
+					other = format.ContentAESGCMCommit
 				}
 				_, err := k.Unwrap(ctx, w, other)
 				requireSentinel(t, err, envelope.ErrAuthentication)
-			case envelope.WrapLegacyRSAOAEPSHA256:
+			case format.WrapLegacyRSAOAEPSHA256:
 				// Record which MGF1 hash Java used.
 				priv := privs[vec.Keyring]
 				if _, err := rsa.DecryptOAEP(sha256.New(), nil, priv, wrapped, nil); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/internal/typednil"
 )
 
@@ -159,7 +160,7 @@ func encryptionContext(ctx context.Context) (map[string]string, bool) {
 
 // bindsContext reports whether a wrap algorithm binds an encryption context.
 func bindsContext(wrapAlg string) bool {
-	return wrapAlg == envelope.WrapKMSContext || wrapAlg == envelope.WrapLegacyKMS
+	return wrapAlg == format.WrapKMSContext || wrapAlg == format.WrapLegacyKMS
 }
 
 // CheckExpectedContext fails, wrapping envelope.ErrDisallowed, when ctx
@@ -197,19 +198,19 @@ func (k *KMS) Description() map[string]string {
 // Matches reports whether w was wrapped by KMS (kms+context or legacy kms):
 // which KMS key is for KMS to decide on Decrypt.
 func (k *KMS) Matches(w *envelope.WrappedKey) bool {
-	return w.Algorithm == envelope.WrapKMSContext || w.Algorithm == envelope.WrapLegacyKMS
+	return w.Algorithm == format.WrapKMSContext || w.Algorithm == format.WrapLegacyKMS
 }
 
 // context returns the encryption context for a new wrap.
 func (k *KMS) wrapContext(ctx context.Context, contentAlg string) (map[string]string, error) {
 	switch contentAlg {
-	case envelope.ContentAESGCM, envelope.ContentAESGCMCommit, envelope.ContentSegmented, envelope.ContentSSEC:
+	case format.ContentAESGCM, format.ContentAESGCMCommit, format.ContentSegmented, format.ContentSSEC:
 	default:
-		return nil, wrapError(envelope.WrapKMSContext, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
+		return nil, wrapError(format.WrapKMSContext, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
 	}
 	ec, _ := encryptionContext(ctx)
 	if _, ok := ec[ReservedContextKey]; ok {
-		return nil, wrapError(envelope.WrapKMSContext, fmt.Errorf("encryption context key %s is reserved", ReservedContextKey))
+		return nil, wrapError(format.WrapKMSContext, fmt.Errorf("encryption context key %s is reserved", ReservedContextKey))
 	}
 	out := copyDesc(ec)
 	out[ReservedContextKey] = contentAlg
@@ -235,11 +236,11 @@ func (k *KMS) GenerateDataKey(ctx context.Context, contentAlg string) ([]byte, *
 	if err != nil {
 		return nil, nil, k.kmsError("GenerateDataKey", err)
 	}
-	if len(out.Plaintext) != envelope.DataKeySize || len(out.CiphertextBlob) == 0 {
+	if len(out.Plaintext) != format.DataKeySize || len(out.CiphertextBlob) == 0 {
 		clear(out.Plaintext)
 		return nil, nil, fmt.Errorf("keyring: KMS GenerateDataKey with key %s returned a data key of %d bytes", k.keyID, len(out.Plaintext))
 	}
-	return out.Plaintext, &envelope.WrappedKey{Algorithm: envelope.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
+	return out.Plaintext, &envelope.WrappedKey{Algorithm: format.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
 }
 
 // Wrap wraps an existing data key with KMS Encrypt under the encryption
@@ -248,7 +249,7 @@ func (k *KMS) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*env
 	if k.keyID == "" {
 		return nil, errDecryptOnly
 	}
-	if err := checkWrapInput(envelope.WrapKMSContext, dataKey, contentAlg); err != nil {
+	if err := checkWrapInput(format.WrapKMSContext, dataKey, contentAlg); err != nil {
 		return nil, err
 	}
 	ec, err := k.wrapContext(ctx, contentAlg)
@@ -264,7 +265,7 @@ func (k *KMS) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*env
 	if err != nil {
 		return nil, k.kmsError("Encrypt", err)
 	}
-	return &envelope.WrappedKey{Algorithm: envelope.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
+	return &envelope.WrappedKey{Algorithm: format.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: ec}, nil
 }
 
 // Unwrap decrypts a KMS-wrapped data key with KMS Decrypt and the stored
@@ -277,7 +278,7 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		return nil, unwrapError("", envelope.ErrMalformed)
 	}
 	switch w.Algorithm {
-	case envelope.WrapKMSContext:
+	case format.WrapKMSContext:
 		alg, ok := w.Description[ReservedContextKey]
 		if !ok {
 			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, ReservedContextKey)
@@ -286,7 +287,7 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context binds content algorithm %s, object uses %s",
 				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
 		}
-	case envelope.WrapLegacyKMS:
+	case format.WrapLegacyKMS:
 		// A legacy kms wrap binds no content algorithm, and its writers
 		// never set aws:x-amz-cek-alg. A context that names another
 		// algorithm is a blob made for something else — the data key of an
@@ -345,7 +346,7 @@ func contextMatches(w *envelope.WrappedKey, want map[string]string) bool {
 	if maps.Equal(stored, want) {
 		return true
 	}
-	if _, expected := want[legacyKMSContextKey]; w.Algorithm == envelope.WrapLegacyKMS && !expected {
+	if _, expected := want[legacyKMSContextKey]; w.Algorithm == format.WrapLegacyKMS && !expected {
 		delete(stored, legacyKMSContextKey)
 		return maps.Equal(stored, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // fakeKMS binds the encryption context the way KMS does (as AAD), for fast
@@ -79,11 +80,11 @@ func TestKMSRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	var _ envelope.DataKeyGenerator = k
 	var _ Matcher = k
-	for _, ca := range []string{envelope.ContentAESGCM, envelope.ContentAESGCMCommit} {
+	for _, ca := range []string{format.ContentAESGCM, format.ContentAESGCMCommit} {
 		ctx := WithEncryptionContext(context.Background(), map[string]string{"tenant": "a"})
 		dk, w, err := k.GenerateDataKey(ctx, ca)
 		require.NoError(t, err)
-		require.Equal(t, envelope.WrapKMSContext, w.Algorithm)
+		require.Equal(t, format.WrapKMSContext, w.Algorithm)
 		require.Equal(t, map[string]string{"tenant": "a", ReservedContextKey: ca}, w.Description)
 		require.True(t, k.Matches(w))
 
@@ -101,9 +102,9 @@ func TestKMSRoundTrip(t *testing.T) {
 		require.Len(t, f.calls, n)
 
 		// The other content algorithm: refused (the context binds it).
-		other := envelope.ContentAESGCM
+		other := format.ContentAESGCM
 		if ca == other {
-			other = envelope.ContentAESGCMCommit
+			other = format.ContentAESGCMCommit
 		}
 		_, err = k.Unwrap(context.Background(), w, other)
 		require.ErrorIs(t, err, envelope.ErrAuthentication)
@@ -134,7 +135,7 @@ func TestKMSReservedKeyRefused(t *testing.T) {
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
 	ctx := WithEncryptionContext(context.Background(), map[string]string{ReservedContextKey: "AES/GCM/NoPadding"})
-	_, _, err = k.GenerateDataKey(ctx, envelope.ContentAESGCMCommit)
+	_, _, err = k.GenerateDataKey(ctx, format.ContentAESGCMCommit)
 	require.ErrorContains(t, err, "reserved")
 	require.Empty(t, f.calls)
 }
@@ -143,27 +144,27 @@ func TestKMSDiscoveryAndLegacy(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	dk, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	dk, w, err := k.GenerateDataKey(context.Background(), format.ContentAESGCMCommit)
 	require.NoError(t, err)
 
 	d, err := NewKMSDiscovery(f, DiscoveryFilter{Partition: "aws", AccountIDs: []string{"111122223333"}})
 	require.NoError(t, err)
-	got, err := d.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	got, err := d.Unwrap(context.Background(), w, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
-	_, _, err = d.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	_, _, err = d.GenerateDataKey(context.Background(), format.ContentAESGCMCommit)
 	require.Error(t, err)
-	_, err = d.Wrap(context.Background(), dk, envelope.ContentAESGCMCommit)
+	_, err = d.Wrap(context.Background(), dk, format.ContentAESGCMCommit)
 	require.Error(t, err)
 
 	// Legacy "kms": context {"kms_cmk_id": arn}, no content algorithm bound.
 	legacyCtx := map[string]string{"kms_cmk_id": f.keyID}
-	lw := &envelope.WrappedKey{Algorithm: envelope.WrapLegacyKMS, Ciphertext: f.seal(dk, legacyCtx), Description: legacyCtx}
-	got, err = k.Unwrap(context.Background(), lw, envelope.ContentAESCBC)
+	lw := &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, legacyCtx), Description: legacyCtx}
+	got, err = k.Unwrap(context.Background(), lw, format.ContentAESCBC)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
 
-	_, err = k.Unwrap(context.Background(), &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM}, envelope.ContentAESGCM)
+	_, err = k.Unwrap(context.Background(), &envelope.WrappedKey{Algorithm: format.WrapAESGCM}, format.ContentAESGCM)
 	require.ErrorIs(t, err, envelope.ErrUnsupported)
 }
 
@@ -171,10 +172,10 @@ func TestKMSErrorsNameKeyNotBytes(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	dk, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCM)
+	dk, w, err := k.GenerateDataKey(context.Background(), format.ContentAESGCM)
 	require.NoError(t, err)
 	w.Ciphertext[len(w.Ciphertext)-1] ^= 1
-	_, err = k.Unwrap(context.Background(), w, envelope.ContentAESGCM)
+	_, err = k.Unwrap(context.Background(), w, format.ContentAESGCM)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 	require.Contains(t, err.Error(), f.keyID)
 	require.NotContains(t, err.Error(), string(dk))
@@ -199,10 +200,10 @@ func TestKMSIncorrectKeyIsAuthentication(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	_, w, err := k.GenerateDataKey(context.Background(), envelope.ContentAESGCMCommit)
+	_, w, err := k.GenerateDataKey(context.Background(), format.ContentAESGCMCommit)
 	require.NoError(t, err)
 	k2, err := NewKMS(incorrectKeyKMS{f}, "arn:aws:kms:us-east-1:111122223333:key/other")
 	require.NoError(t, err)
-	_, err = k2.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	_, err = k2.Unwrap(context.Background(), w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 }

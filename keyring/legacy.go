@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // aesWrapIV is the default initial value of RFC 3394, section 2.2.3.1.
@@ -22,7 +23,7 @@ var aesWrapIV = [8]byte{0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6}
 func (k *AES) unwrapAESWrap(ct []byte) ([]byte, error) {
 	// n+1 64-bit blocks for n >= 2; the result must be an AES key.
 	if len(ct)%8 != 0 || !validKeyLen(len(ct)-8) {
-		return nil, unwrapError(envelope.WrapLegacyAESWrap, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyAESWrap, envelope.ErrAuthentication)
 	}
 	n := len(ct)/8 - 1
 	a := binary.BigEndian.Uint64(ct[:8])
@@ -44,7 +45,7 @@ func (k *AES) unwrapAESWrap(ct []byte) ([]byte, error) {
 	binary.BigEndian.PutUint64(got[:], a)
 	if subtle.ConstantTimeCompare(got[:], aesWrapIV[:]) != 1 {
 		clear(r)
-		return nil, unwrapError(envelope.WrapLegacyAESWrap, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyAESWrap, envelope.ErrAuthentication)
 	}
 	return r, nil
 }
@@ -57,7 +58,7 @@ func (k *AES) unwrapECB(ct []byte) ([]byte, error) {
 	const bs = aes.BlockSize
 	// A 16- or 24-byte key pads to 32 bytes, a 32-byte key to 48.
 	if len(ct) != 2*bs && len(ct) != 3*bs {
-		return nil, unwrapError(envelope.WrapLegacyAES, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyAES, envelope.ErrAuthentication)
 	}
 	pt := make([]byte, len(ct))
 	for off := 0; off < len(ct); off += bs {
@@ -74,7 +75,7 @@ func (k *AES) unwrapECB(ct []byte) ([]byte, error) {
 	keyLen := len(pt) - pad
 	if good != 1 || !validKeyLen(keyLen) {
 		clear(pt)
-		return nil, unwrapError(envelope.WrapLegacyAES, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyAES, envelope.ErrAuthentication)
 	}
 	key := make([]byte, keyLen)
 	copy(key, pt)
@@ -101,7 +102,7 @@ func (k *RSA) unwrapOAEPSHA256(ct []byte) ([]byte, error) {
 	}
 	if !validKeyLen(len(key)) {
 		clear(key)
-		return nil, unwrapError(envelope.WrapLegacyRSAOAEPSHA256, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyRSAOAEPSHA256, envelope.ErrAuthentication)
 	}
 	return key, nil
 }
@@ -121,7 +122,7 @@ func (k *RSA) unwrapPKCS1v15(ct []byte) ([]byte, error) {
 	key, err := rsa.DecryptPKCS1v15(nil, k.priv, ct)
 	if err != nil || !validKeyLen(len(key)) {
 		clear(key)
-		return nil, unwrapError(envelope.WrapLegacyRSA, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapLegacyRSA, envelope.ErrAuthentication)
 	}
 	return key, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // RFC 3394 section 4 test vectors.
@@ -42,14 +43,14 @@ func TestLegacyAESWrapRFC3394(t *testing.T) {
 			k := newAES(t, mustHex(t, v.kek), nil)
 			wrapped := mustHex(t, v.wrapped)
 			// The content algorithm is not bound by legacy wraps: any works.
-			for _, ca := range []string{envelope.ContentAESCBC, envelope.ContentAESGCM, ""} {
-				got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAESWrap, wrapped), ca)
+			for _, ca := range []string{format.ContentAESCBC, format.ContentAESGCM, ""} {
+				got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAESWrap, wrapped), ca)
 				require.NoError(t, err)
 				require.Equal(t, mustHex(t, v.keyData), got)
 			}
 
 			flipEveryBit(wrapped, func(name string, c []byte) {
-				got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAESWrap, c), "")
+				got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAESWrap, c), "")
 				require.Nil(t, got, name)
 				requireSentinel(t, err, envelope.ErrAuthentication)
 			})
@@ -61,7 +62,7 @@ func TestLegacyAESWrapRejects(t *testing.T) {
 	v := rfc3394Vectors[5]
 	wrapped := mustHex(t, v.wrapped)
 	wrong := newAES(t, pattern(32, 0x77), nil)
-	_, err := wrong.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAESWrap, wrapped), "")
+	_, err := wrong.Unwrap(ctx, aesWrapKey(format.WrapLegacyAESWrap, wrapped), "")
 	requireSentinel(t, err, envelope.ErrAuthentication)
 	require.Equal(t, "keyring: unwrap AESWrap: s3envelope: authentication failed", err.Error())
 
@@ -69,7 +70,7 @@ func TestLegacyAESWrapRejects(t *testing.T) {
 	for _, n := range []int{0, 8, 16, 20, 23, 25, 39, 41, 48, 56} {
 		c := make([]byte, n)
 		copy(c, wrapped)
-		got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAESWrap, c), "")
+		got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAESWrap, c), "")
 		require.Nil(t, got, "len %d", n)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
@@ -104,12 +105,12 @@ func TestLegacyAESECB(t *testing.T) {
 			t.Run(fmt.Sprintf("master%d/data%d", mk, dk), func(t *testing.T) {
 				dataKey := pattern(dk, 0x90)
 				ct := ecbPKCS5(t, master, dataKey, nil)
-				got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAES, ct), envelope.ContentAESCBC)
+				got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAES, ct), format.ContentAESCBC)
 				require.NoError(t, err)
 				require.Equal(t, dataKey, got)
 
 				other := newAES(t, pattern(mk, 0x11), nil)
-				got, err = other.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAES, ct), envelope.ContentAESCBC)
+				got, err = other.Unwrap(ctx, aesWrapKey(format.WrapLegacyAES, ct), format.ContentAESCBC)
 				if err == nil {
 					// Unauthenticated: a wrong key only fails when the
 					// padding does, which is overwhelmingly likely.
@@ -151,7 +152,7 @@ func TestLegacyAESECBBadPadding(t *testing.T) {
 	}
 	for _, c := range cases {
 		ct := ecbPKCS5(t, master, c.body, c.pad)
-		got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAES, ct), "")
+		got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAES, ct), "")
 		if c.allowed {
 			require.NoError(t, err, c.name)
 			require.Equal(t, c.body, got)
@@ -162,7 +163,7 @@ func TestLegacyAESECBBadPadding(t *testing.T) {
 		require.Equal(t, "keyring: unwrap AES: s3envelope: authentication failed", err.Error())
 	}
 	for _, n := range []int{0, 15, 16, 31, 33, 47, 49, 64} {
-		got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyAES, make([]byte, n)), "")
+		got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyAES, make([]byte, n)), "")
 		require.Nil(t, got, "len %d", n)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
@@ -182,20 +183,20 @@ func TestLegacyRSAOAEPSHA256(t *testing.T) {
 			bc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &priv.PublicKey, dataKey, nil)
 			require.NoError(t, err)
 			for _, ct := range [][]byte{sunJCE, bc} {
-				got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSAOAEPSHA256, ct), envelope.ContentAESCBC)
+				got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSAOAEPSHA256, ct), format.ContentAESCBC)
 				require.NoError(t, err)
 				require.Equal(t, dataKey, got)
 
 				c := append([]byte(nil), ct...)
 				c[len(c)/2] ^= 0x04
-				got, err = k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSAOAEPSHA256, c), "")
+				got, err = k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSAOAEPSHA256, c), "")
 				require.Nil(t, got)
 				requireSentinel(t, err, envelope.ErrAuthentication)
 
 				// Not under another key, nor as another algorithm.
-				_, err = newRSA(t, b, nil).Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSAOAEPSHA256, ct), "")
+				_, err = newRSA(t, b, nil).Unwrap(ctx, aesWrapKey(format.WrapLegacyRSAOAEPSHA256, ct), "")
 				requireSentinel(t, err, envelope.ErrAuthentication)
-				_, err = k.Unwrap(ctx, aesWrapKey(envelope.WrapRSAOAEPSHA1, ct), envelope.ContentAESGCM)
+				_, err = k.Unwrap(ctx, aesWrapKey(format.WrapRSAOAEPSHA1, ct), format.ContentAESGCM)
 				requireSentinel(t, err, envelope.ErrAuthentication)
 			}
 		}
@@ -203,7 +204,7 @@ func TestLegacyRSAOAEPSHA256(t *testing.T) {
 		for _, n := range []int{0, 1, 15, 20, 33, 40} {
 			ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &priv.PublicKey, pattern(n, 1), nil)
 			require.NoError(t, err)
-			got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSAOAEPSHA256, ct), "")
+			got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSAOAEPSHA256, ct), "")
 			require.Nil(t, got)
 			requireSentinel(t, err, envelope.ErrAuthentication)
 		}
@@ -217,24 +218,24 @@ func TestLegacyRSAPKCS1v15(t *testing.T) {
 		for _, dk := range keySizes {
 			dataKey := pattern(dk, 0x44)
 			ct := pkcs1v15Encrypt(t, &priv.PublicKey, dataKey)
-			got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSA, ct), envelope.ContentAESCBC)
+			got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSA, ct), format.ContentAESCBC)
 			require.NoError(t, err)
 			require.Equal(t, dataKey, got)
 
-			_, err = newRSA(t, b, nil).Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSA, ct), "")
+			_, err = newRSA(t, b, nil).Unwrap(ctx, aesWrapKey(format.WrapLegacyRSA, ct), "")
 			requireSentinel(t, err, envelope.ErrAuthentication)
-			_, err = k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSAOAEPSHA256, ct), "")
+			_, err = k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSAOAEPSHA256, ct), "")
 			requireSentinel(t, err, envelope.ErrAuthentication)
 		}
 		for _, n := range []int{0, 1, 15, 20, 33, 40} {
 			ct := pkcs1v15Encrypt(t, &priv.PublicKey, pattern(n, 1))
-			got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSA, ct), "")
+			got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSA, ct), "")
 			require.Nil(t, got)
 			requireSentinel(t, err, envelope.ErrAuthentication)
 			require.Equal(t, "keyring: unwrap RSA: s3envelope: authentication failed", err.Error())
 		}
 		for _, c := range [][]byte{nil, {1, 2, 3}, make([]byte, priv.Size()), make([]byte, priv.Size()+1)} {
-			got, err := k.Unwrap(ctx, aesWrapKey(envelope.WrapLegacyRSA, c), "")
+			got, err := k.Unwrap(ctx, aesWrapKey(format.WrapLegacyRSA, c), "")
 			require.Nil(t, got)
 			requireSentinel(t, err, envelope.ErrAuthentication)
 		}

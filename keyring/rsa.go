@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // RSA is an asymmetric master key. It wraps data keys with "RSA-OAEP-SHA1" in
@@ -86,14 +87,14 @@ func (k *RSA) Description() map[string]string {
 // encryption context on ctx (WithEncryptionContext), which an RSA wrap
 // cannot bind.
 func (k *RSA) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*envelope.WrappedKey, error) {
-	if err := checkWrapInput(envelope.WrapRSAOAEPSHA1, dataKey, contentAlg); err != nil {
+	if err := checkWrapInput(format.WrapRSAOAEPSHA1, dataKey, contentAlg); err != nil {
 		return nil, err
 	}
-	if err := refuseContext(ctx, envelope.WrapRSAOAEPSHA1); err != nil {
+	if err := refuseContext(ctx, format.WrapRSAOAEPSHA1); err != nil {
 		return nil, err
 	}
 	if bits := k.pub.N.BitLen(); bits < minRSAWrapBits {
-		return nil, wrapError(envelope.WrapRSAOAEPSHA1, fmt.Errorf("%d-bit key: %w", bits, ErrWeakKey))
+		return nil, wrapError(format.WrapRSAOAEPSHA1, fmt.Errorf("%d-bit key: %w", bits, ErrWeakKey))
 	}
 	packed := make([]byte, 0, 1+len(dataKey)+len(contentAlg))
 	packed = append(packed, byte(len(dataKey)))
@@ -103,10 +104,10 @@ func (k *RSA) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*env
 	clear(packed)
 	if err != nil {
 		// crypto/rsa errors name sizes, never message bytes.
-		return nil, wrapError(envelope.WrapRSAOAEPSHA1, err)
+		return nil, wrapError(format.WrapRSAOAEPSHA1, err)
 	}
 	return &envelope.WrappedKey{
-		Algorithm:   envelope.WrapRSAOAEPSHA1,
+		Algorithm:   format.WrapRSAOAEPSHA1,
 		Ciphertext:  ct,
 		Description: copyDesc(k.desc),
 	}, nil
@@ -147,11 +148,11 @@ func (k *RSA) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		return nil, err
 	}
 	switch w.Algorithm {
-	case envelope.WrapRSAOAEPSHA1:
+	case format.WrapRSAOAEPSHA1:
 		return k.unwrapOAEPSHA1(w.Ciphertext, contentAlg)
-	case envelope.WrapLegacyRSAOAEPSHA256:
+	case format.WrapLegacyRSAOAEPSHA256:
 		return k.unwrapOAEPSHA256(w.Ciphertext)
-	case envelope.WrapLegacyRSA:
+	case format.WrapLegacyRSA:
 		return k.unwrapPKCS1v15(w.Ciphertext)
 	}
 	return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
@@ -159,20 +160,20 @@ func (k *RSA) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 
 func (k *RSA) unwrapOAEPSHA1(ct []byte, contentAlg string) ([]byte, error) {
 	if contentAlg == "" {
-		return nil, fmt.Errorf("keyring: unwrap %s: empty content algorithm: %w", envelope.WrapRSAOAEPSHA1, envelope.ErrUnsupported)
+		return nil, fmt.Errorf("keyring: unwrap %s: empty content algorithm: %w", format.WrapRSAOAEPSHA1, envelope.ErrUnsupported)
 	}
 	p, err := rsa.DecryptOAEP(sha1.New(), nil, k.priv, ct, nil)
 	if err != nil {
-		return nil, unwrapError(envelope.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
 	}
 	defer clear(p)
 	if len(p) == 0 {
-		return nil, unwrapError(envelope.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
 	}
 	keyLen := int(p[0])
 	if !validKeyLen(keyLen) || len(p) != 1+keyLen+len(contentAlg) ||
 		subtle.ConstantTimeCompare(p[1+keyLen:], []byte(contentAlg)) != 1 {
-		return nil, unwrapError(envelope.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
 	}
 	key := make([]byte, keyLen)
 	copy(key, p[1:1+keyLen])

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // packOAEP builds the RSA-OAEP-SHA1 plaintext keyLen || key || contentAlg.
@@ -44,7 +45,7 @@ func TestRSARoundTrip(t *testing.T) {
 				dataKey := pattern(dk, 0x21)
 				w, err := k.Wrap(ctx, dataKey, alg)
 				require.NoError(t, err)
-				require.Equal(t, envelope.WrapRSAOAEPSHA1, w.Algorithm)
+				require.Equal(t, format.WrapRSAOAEPSHA1, w.Algorithm)
 				require.Len(t, w.Ciphertext, a.Size())
 				require.Equal(t, desc, w.Description)
 
@@ -67,7 +68,7 @@ func TestRSAUnwrapsStdlibVector(t *testing.T) {
 	for _, alg := range contentAlgs {
 		dataKey := pattern(32, 0x99)
 		ct := oaepSHA1(t, &a.PublicKey, packOAEP(dataKey, alg))
-		got, err := k.Unwrap(ctx, rsaWrapped(envelope.WrapRSAOAEPSHA1, ct), alg)
+		got, err := k.Unwrap(ctx, rsaWrapped(format.WrapRSAOAEPSHA1, ct), alg)
 		require.NoError(t, err)
 		require.Equal(t, dataKey, got)
 	}
@@ -77,12 +78,12 @@ func TestRSAContentAlgBinding(t *testing.T) {
 	a, _, _ := testRSAKeys(t)
 	k := newRSA(t, a, nil)
 	for _, p := range [][2]string{
-		{envelope.ContentAESGCM, envelope.ContentAESGCMCommit},
-		{envelope.ContentAESGCMCommit, envelope.ContentAESGCM},
-		{envelope.ContentAESGCM, "AES/GCM/NoPaddinG"},
-		{envelope.ContentAESGCM, "AES/GCM/NoPadding "},
-		{envelope.ContentAESGCM, envelope.ContentAESCBC},
-		{envelope.ContentAESGCMCommit, "11"},
+		{format.ContentAESGCM, format.ContentAESGCMCommit},
+		{format.ContentAESGCMCommit, format.ContentAESGCM},
+		{format.ContentAESGCM, "AES/GCM/NoPaddinG"},
+		{format.ContentAESGCM, "AES/GCM/NoPadding "},
+		{format.ContentAESGCM, format.ContentAESCBC},
+		{format.ContentAESGCMCommit, "11"},
 	} {
 		w, err := k.Wrap(ctx, pattern(32, 1), p[0])
 		require.NoError(t, err)
@@ -96,7 +97,7 @@ func TestRSAContentAlgBinding(t *testing.T) {
 func TestRSAMalformedPackedKey(t *testing.T) {
 	a, _, _ := testRSAKeys(t)
 	k := newRSA(t, a, nil)
-	ca := envelope.ContentAESGCM
+	ca := format.ContentAESGCM
 	k32 := pattern(32, 5)
 	cases := map[string][]byte{
 		"empty":              {},
@@ -115,17 +116,17 @@ func TestRSAMalformedPackedKey(t *testing.T) {
 	}
 	for name, p := range cases {
 		ct := oaepSHA1(t, &a.PublicKey, p)
-		got, err := k.Unwrap(ctx, rsaWrapped(envelope.WrapRSAOAEPSHA1, ct), ca)
+		got, err := k.Unwrap(ctx, rsaWrapped(format.WrapRSAOAEPSHA1, ct), ca)
 		require.Nil(t, got, name)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
 	for _, c := range [][]byte{nil, {}, {1}, make([]byte, a.Size()), make([]byte, a.Size()-1), make([]byte, a.Size()+1)} {
-		got, err := k.Unwrap(ctx, rsaWrapped(envelope.WrapRSAOAEPSHA1, c), ca)
+		got, err := k.Unwrap(ctx, rsaWrapped(format.WrapRSAOAEPSHA1, c), ca)
 		require.Nil(t, got)
 		requireSentinel(t, err, envelope.ErrAuthentication)
 	}
 	// A ciphertext at least as large as the modulus.
-	got, err := k.Unwrap(ctx, rsaWrapped(envelope.WrapRSAOAEPSHA1, a.N.Bytes()), ca)
+	got, err := k.Unwrap(ctx, rsaWrapped(format.WrapRSAOAEPSHA1, a.N.Bytes()), ca)
 	require.Nil(t, got)
 	requireSentinel(t, err, envelope.ErrAuthentication)
 }
@@ -135,7 +136,7 @@ func TestRSAMalformedPackedKey(t *testing.T) {
 func TestRSAEveryBitFlipFails(t *testing.T) {
 	a, _, _ := testRSAKeys(t)
 	k := newRSA(t, a, nil)
-	alg := envelope.ContentAESGCMCommit
+	alg := format.ContentAESGCMCommit
 	w, err := k.Wrap(ctx, pattern(32, 2), alg)
 	require.NoError(t, err)
 	var flips [][]byte
@@ -193,8 +194,8 @@ func TestRSAPublicOnly(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, pattern(24, 4), got)
 	}
-	for _, w := range []*envelope.WrappedKey{nil, rsaWrapped(envelope.WrapLegacyRSA, []byte{1}), rsaWrapped("bogus", nil)} {
-		_, err := pub.Unwrap(ctx, w, envelope.ContentAESGCM)
+	for _, w := range []*envelope.WrappedKey{nil, rsaWrapped(format.WrapLegacyRSA, []byte{1}), rsaWrapped("bogus", nil)} {
+		_, err := pub.Unwrap(ctx, w, format.ContentAESGCM)
 		requireSentinel(t, err, envelope.ErrWrapOnly)
 	}
 }
@@ -207,7 +208,7 @@ func TestRSASmallKeys(t *testing.T) {
 	require.Contains(t, err.Error(), "1024 bits")
 
 	k := newRSA(t, small, nil)
-	w, err := k.Wrap(ctx, pattern(32, 1), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 1), format.ContentAESGCM)
 	require.Nil(t, w)
 	require.ErrorIs(t, err, ErrWeakKey)
 	require.False(t, isSentinelError(err))
@@ -216,7 +217,7 @@ func TestRSASmallKeys(t *testing.T) {
 	// Old objects wrapped under a small key still unwrap.
 	for _, alg := range contentAlgs {
 		ct := oaepSHA1(t, &small.PublicKey, packOAEP(pattern(32, 8), alg))
-		got, err := k.Unwrap(ctx, rsaWrapped(envelope.WrapRSAOAEPSHA1, ct), alg)
+		got, err := k.Unwrap(ctx, rsaWrapped(format.WrapRSAOAEPSHA1, ct), alg)
 		require.NoError(t, err)
 		require.Equal(t, pattern(32, 8), got)
 	}
@@ -226,12 +227,12 @@ func TestRSAWrapRejects(t *testing.T) {
 	a, _, _ := testRSAKeys(t)
 	k := newRSA(t, a, nil)
 	for _, n := range []int{0, 15, 17, 31, 33, 200} {
-		w, err := k.Wrap(ctx, pattern(n, 1), envelope.ContentAESGCM)
+		w, err := k.Wrap(ctx, pattern(n, 1), format.ContentAESGCM)
 		require.Nil(t, w)
 		require.ErrorIs(t, err, errDataKeySize)
 		require.False(t, isSentinelError(err))
 	}
-	for _, alg := range []string{"", envelope.ContentAESCBC, "116", strings.Repeat("A", 300)} {
+	for _, alg := range []string{"", format.ContentAESCBC, "116", strings.Repeat("A", 300)} {
 		w, err := k.Wrap(ctx, pattern(32, 1), alg)
 		require.Nil(t, w)
 		requireSentinel(t, err, envelope.ErrUnsupported)
@@ -241,19 +242,19 @@ func TestRSAWrapRejects(t *testing.T) {
 func TestRSAUnwrapUnsupported(t *testing.T) {
 	a, _, _ := testRSAKeys(t)
 	k := newRSA(t, a, nil)
-	w, err := k.Wrap(ctx, pattern(32, 1), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 1), format.ContentAESGCM)
 	require.NoError(t, err)
 	for _, alg := range []string{
-		envelope.WrapAESGCM, envelope.WrapLegacyAESWrap, envelope.WrapLegacyAES,
-		envelope.WrapKMSContext, envelope.WrapLegacyKMS, "", "rsa-oaep-sha1", "RSA/ECB/PKCS1Padding",
+		format.WrapAESGCM, format.WrapLegacyAESWrap, format.WrapLegacyAES,
+		format.WrapKMSContext, format.WrapLegacyKMS, "", "rsa-oaep-sha1", "RSA/ECB/PKCS1Padding",
 	} {
-		got, err := k.Unwrap(ctx, rsaWrapped(alg, w.Ciphertext), envelope.ContentAESGCM)
+		got, err := k.Unwrap(ctx, rsaWrapped(alg, w.Ciphertext), format.ContentAESGCM)
 		require.Nil(t, got)
 		requireSentinel(t, err, envelope.ErrUnsupported)
 	}
 	_, err = k.Unwrap(ctx, w, "")
 	requireSentinel(t, err, envelope.ErrUnsupported)
-	_, err = k.Unwrap(ctx, nil, envelope.ContentAESGCM)
+	_, err = k.Unwrap(ctx, nil, format.ContentAESGCM)
 	requireSentinel(t, err, envelope.ErrMalformed)
 }
 
@@ -280,9 +281,9 @@ func TestNewRSAValidation(t *testing.T) {
 	k, err := NewRSA(bare, nil)
 	require.NoError(t, err)
 	require.Nil(t, bare.Precomputed.Dp)
-	w, err := k.Wrap(ctx, pattern(32, 1), envelope.ContentAESGCM)
+	w, err := k.Wrap(ctx, pattern(32, 1), format.ContentAESGCM)
 	require.NoError(t, err)
-	got, err := k.Unwrap(ctx, w, envelope.ContentAESGCM)
+	got, err := k.Unwrap(ctx, w, format.ContentAESGCM)
 	require.NoError(t, err)
 	require.Equal(t, pattern(32, 1), got)
 }
@@ -298,7 +299,7 @@ func TestRSADescriptionIsCopied(t *testing.T) {
 		require.Equal(t, map[string]string{"kid": "one"}, r.Description())
 		r.Description()["kid"] = "three"
 		require.Equal(t, map[string]string{"kid": "one"}, r.Description())
-		w, err := r.Wrap(ctx, pattern(32, 1), envelope.ContentAESGCM)
+		w, err := r.Wrap(ctx, pattern(32, 1), format.ContentAESGCM)
 		require.NoError(t, err)
 		w.Description["kid"] = "four"
 		require.Equal(t, map[string]string{"kid": "one"}, r.Description())

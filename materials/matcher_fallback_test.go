@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -14,7 +15,7 @@ import (
 // algorithm whatever the description (keyring.Matcher).
 type anyWrap struct{ *keyring.AES }
 
-func (anyWrap) Matches(w *envelope.WrappedKey) bool { return w.Algorithm == envelope.WrapAESGCM }
+func (anyWrap) Matches(w *envelope.WrappedKey) bool { return w.Algorithm == format.WrapAESGCM }
 
 // TestProviderTriesEveryMatcher: when keys match by more than the
 // description (KMS keys match every KMS wrap), the first that matches may
@@ -26,17 +27,17 @@ func TestProviderTriesEveryMatcher(t *testing.T) {
 	p := provider(t, cur, old)
 	for _, kr := range []anyWrap{cur, old} {
 		w, dk := wrapped(t, kr)
-		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		got, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.NoError(t, err)
 		require.Equal(t, dk, got)
 	}
 	w, _ := wrapped(t, other)
-	_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication, "the first key's error")
 
 	// Keys matched by description are not tried beyond the first match.
 	a, b := aesKey(t, "same"), aesKey(t, "same")
 	w, _ = wrapped(t, b)
-	_, err = provider(t, a, b).Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err = provider(t, a, b).Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/internal/typednil"
 	"github.com/s3envelope/s3envelope/keyring"
 )
@@ -37,7 +38,7 @@ type NoMasterKeyError struct {
 }
 
 func (e *NoMasterKeyError) Error() string {
-	return fmt.Sprintf("%v: %s", envelope.ErrNoMasterKey, envelope.EncodeDescription(e.Description))
+	return fmt.Sprintf("%v: %s", envelope.ErrNoMasterKey, format.EncodeDescription(e.Description))
 }
 
 // Unwrap lets errors.Is match envelope.ErrNoMasterKey.
@@ -155,7 +156,7 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 	if p.lookup == nil {
 		return nil, &NoMasterKeyError{Description: maps.Clone(w.Description)}
 	}
-	id := envelope.EncodeDescription(w.Description)
+	id := format.EncodeDescription(w.Description)
 	p.mu.Lock()
 	k, ok := p.found[id]
 	p.mu.Unlock()
@@ -171,7 +172,7 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 	}
 	if !Matches(k, w) {
 		return nil, fmt.Errorf("materials: lookup for %s returned master key %s: %w", id,
-			envelope.EncodeDescription(k.Description()), &NoMasterKeyError{Description: maps.Clone(w.Description)})
+			format.EncodeDescription(k.Description()), &NoMasterKeyError{Description: maps.Clone(w.Description)})
 	}
 	p.mu.Lock()
 	if p.found == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 )
@@ -30,7 +31,7 @@ func provider(t *testing.T, cur keyring.Keyring, others ...keyring.Keyring) mate
 func wrapped(t *testing.T, kr keyring.Keyring) (*envelope.WrappedKey, []byte) {
 	dk := make([]byte, 32)
 	rand.Read(dk)
-	w, err := kr.Wrap(context.Background(), dk, envelope.ContentAESGCMCommit)
+	w, err := kr.Wrap(context.Background(), dk, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 	return w, dk
 }
@@ -43,7 +44,7 @@ func TestProviderResolvesByDescription(t *testing.T) {
 
 	for _, kr := range []*keyring.AES{a, b} {
 		w, dk := wrapped(t, kr)
-		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		got, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.NoError(t, err)
 		require.Equal(t, dk, got)
 		k, err := p.Resolve(ctx, w)
@@ -51,7 +52,7 @@ func TestProviderResolvesByDescription(t *testing.T) {
 		require.Same(t, kr, k)
 	}
 	w, _ := wrapped(t, c)
-	_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrNoMasterKey)
 	var nmk *materials.NoMasterKeyError
 	require.True(t, errors.As(err, &nmk))
@@ -60,7 +61,7 @@ func TestProviderResolvesByDescription(t *testing.T) {
 	// A reader-only provider.
 	r := provider(t, nil, c)
 	require.Nil(t, r.Current())
-	_, err = r.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err = r.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 }
 
@@ -93,7 +94,7 @@ func TestLookupProvider(t *testing.T) {
 	})
 	w, dk := wrapped(t, old)
 	for range 3 {
-		got, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		got, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.NoError(t, err)
 		require.Equal(t, dk, got)
 	}
@@ -105,7 +106,7 @@ func TestLookupProvider(t *testing.T) {
 	require.Equal(t, 1, calls, "current key needs no lookup")
 
 	for kid, want := range map[string]error{"unknown": envelope.ErrNoMasterKey, "liar": envelope.ErrNoMasterKey} {
-		_, err := p.Resolve(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Description: map[string]string{"kid": kid}})
+		_, err := p.Resolve(ctx, &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Description: map[string]string{"kid": kid}})
 		require.ErrorIs(t, err, want, kid)
 	}
 	_, err = p.Resolve(ctx, &envelope.WrappedKey{Description: map[string]string{"kid": "broken"}})
@@ -133,12 +134,12 @@ func TestFinding10TypedNilKeyringRefused(t *testing.T) {
 		"nil lookup":     materials.NewLookupProvider(good, nil),
 	} {
 		require.NotNil(t, p, name)
-		_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		_, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.Error(t, err, name)
 		_, err = p.Resolve(ctx, w)
 		require.Error(t, err, name)
 		require.NotNil(t, p.Current(), name)
-		_, err = p.Current().Wrap(ctx, make([]byte, 32), envelope.ContentAESGCMCommit)
+		_, err = p.Current().Wrap(ctx, make([]byte, 32), format.ContentAESGCMCommit)
 		require.Error(t, err, name)
 		if name != "nil lookup" {
 			require.ErrorIs(t, err, materials.ErrNilKeyring, name)
@@ -149,7 +150,7 @@ func TestFinding10TypedNilKeyringRefused(t *testing.T) {
 	var none *keyring.AES
 	p := materials.NewLookupProvider(good, func(context.Context, map[string]string) (keyring.Keyring, error) { return none, nil })
 	w, _ = wrapped(t, aesKey(t, "elsewhere"))
-	_, err = p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err = p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrNoMasterKey)
 }
 
@@ -161,9 +162,9 @@ func TestFinding05ProviderRefusesUnboundContext(t *testing.T) {
 	w, dk := wrapped(t, kr.AES)
 	p := provider(t, kr)
 	ctx := keyring.WithEncryptionContext(context.Background(), map[string]string{"tenant": "acme"})
-	_, err := p.Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+	_, err := p.Unwrap(ctx, w, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrDisallowed)
-	got, err := p.Unwrap(context.Background(), w, envelope.ContentAESGCMCommit)
+	got, err := p.Unwrap(context.Background(), w, format.ContentAESGCMCommit)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
 }

@@ -6,7 +6,7 @@ import (
 	"hash/maphash"
 	"io"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // sumChunk is the stretch of plaintext whose fingerprint is kept so that a
@@ -23,7 +23,7 @@ var errBodyChanged = errors.New("s3crypto: request body changed between reads; r
 // retries. Only its start can be sought (plus the no-op and length queries
 // the SDK makes), since a V2/V3 tag depends on everything before it.
 type sealBody struct {
-	sealer *envelope.Sealer
+	sealer *format.Sealer
 	src    io.ReadSeeker
 	start  int64 // the caller's body position at the start of the upload
 	plain  int64 // plaintext bytes to send
@@ -35,7 +35,7 @@ type sealBody struct {
 	guard     *sumGuard
 }
 
-func newSealBody(s *envelope.Sealer, src io.ReadSeeker, start, plain, size int64) *sealBody {
+func newSealBody(s *format.Sealer, src io.ReadSeeker, start, plain, size int64) *sealBody {
 	b := &sealBody{
 		sealer: s, src: src, start: start, plain: plain, size: size,
 		guard: &sumGuard{seed: maphash.MakeSeed()},

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -23,7 +24,7 @@ type endlessEnvelopes struct {
 
 func (e *endlessEnvelopes) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	k := aws.ToString(in.Key)
-	if strings.HasSuffix(k, envelope.InstructionSuffix) || strings.HasSuffix(k, envelope.CompanionSuffix) {
+	if strings.HasSuffix(k, format.InstructionSuffix) || strings.HasSuffix(k, format.CompanionSuffix) {
 		return &s3.GetObjectOutput{Body: io.NopCloser(&countingEndless{n: &e.read}), ETag: aws.String(`"e"`)}, nil
 	}
 	return e.memS3.GetObject(ctx, in, optFns...)
@@ -61,7 +62,7 @@ func TestBoundsEnvelopeObjects(t *testing.T) {
 			api.read = 0
 			_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 			require.ErrorIs(t, err, envelope.ErrTooLarge)
-			require.LessOrEqual(t, api.read, int64(envelope.MaxInstructionSize+1)+32<<10)
+			require.LessOrEqual(t, api.read, int64(format.MaxInstructionSize+1)+32<<10)
 		})
 	}
 }

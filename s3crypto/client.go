@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/internal/spool"
 	"github.com/s3envelope/s3envelope/internal/typednil"
 	"github.com/s3envelope/s3envelope/materials"
@@ -122,7 +123,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	if current == nil {
 		return nil, fmt.Errorf("s3crypto: PutObject: %w: the provider has no current master key", envelope.ErrNoMasterKey)
 	}
-	sealer, err := envelope.NewSealer(ctx, current, c.opts.Config)
+	sealer, err := format.NewSealer(ctx, current, c.opts.Config)
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
@@ -169,10 +170,10 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 func (c *Client) putInstruction(ctx context.Context, in *s3.PutObjectInput, instruction []byte, optFns []func(*s3.Options)) error {
 	_, err := c.api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:              in.Bucket,
-		Key:                 aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+		Key:                 aws.String(aws.ToString(in.Key) + format.InstructionSuffix),
 		Body:                bytes.NewReader(instruction),
 		ContentLength:       aws.Int64(int64(len(instruction))),
-		Metadata:            map[string]string{envelope.InstructionMarker: ""},
+		Metadata:            map[string]string{format.InstructionMarker: ""},
 		ExpectedBucketOwner: in.ExpectedBucketOwner,
 		RequestPayer:        in.RequestPayer,
 	}, optFns...)
@@ -184,7 +185,7 @@ func (c *Client) putInstruction(ctx context.Context, in *s3.PutObjectInput, inst
 
 // sealedBody returns the request body for plaintext src, the plaintext
 // and body lengths, and a function that releases what the body holds.
-func (c *Client) sealedBody(sealer *envelope.Sealer, src io.Reader, contentLength *int64) (body io.Reader, plain, size int64, release func(), err error) {
+func (c *Client) sealedBody(sealer *format.Sealer, src io.Reader, contentLength *int64) (body io.Reader, plain, size int64, release func(), err error) {
 	if src == nil {
 		src = bytes.NewReader(nil)
 	}
@@ -292,7 +293,7 @@ func checkPlaintextChecksums(in *s3.PutObjectInput) error {
 func mergeMetadata(user, env map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(user)+len(env))
 	for k, v := range user {
-		if envelope.IsEnvelopeKey(k) || strings.EqualFold(k, envelope.InstructionMarker) {
+		if format.IsEnvelopeKey(k) || strings.EqualFold(k, format.InstructionMarker) {
 			return nil, fmt.Errorf("%w: user metadata key %q is reserved for the encryption envelope", envelope.ErrMalformed, k)
 		}
 		out[k] = v
@@ -373,7 +374,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err := boundLength(env, out.ContentLength); err != nil {
 		return fail(err)
 	}
-	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, out.Body)
+	pt, err := format.Open(ctx, env, c.provider, c.opts.Config, out.Body)
 	if err != nil {
 		return fail(err)
 	}
@@ -402,7 +403,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 // (ErrTooLarge, ErrAuthentication) is refused before the body is read. A
 // response without a size leaves the envelope's length unknown, for
 // Config.SpoolLimit to bound.
-func boundLength(env *envelope.Envelope, contentLength *int64) error {
+func boundLength(env *format.Envelope, contentLength *int64) error {
 	if contentLength == nil || *contentLength < 0 || (env.Format != envelope.FormatV2 && env.Format != envelope.FormatV3) {
 		return nil
 	}
@@ -418,29 +419,29 @@ func boundLength(env *envelope.Envelope, contentLength *int64) error {
 
 // loadEnvelope decodes the envelope from metadata, reading the instruction
 // file only when the metadata holds none.
-func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map[string]string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) (*envelope.Envelope, error) {
-	if envelope.HasEnvelope(meta) {
-		return envelope.Decode(meta, nil)
+func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map[string]string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) (*format.Envelope, error) {
+	if format.HasEnvelope(meta) {
+		return format.Decode(meta, nil)
 	}
 	instr, err := c.api.GetObject(ctx, &s3.GetObjectInput{
 		Bucket:              bucket,
-		Key:                 aws.String(aws.ToString(key) + envelope.InstructionSuffix),
+		Key:                 aws.String(aws.ToString(key) + format.InstructionSuffix),
 		ExpectedBucketOwner: owner,
 		RequestPayer:        payer,
 	}, optFns...)
 	var nsk *types.NoSuchKey
 	if errors.As(err, &nsk) {
-		return envelope.Decode(meta, nil)
+		return format.Decode(meta, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading instruction file: %w", err)
 	}
 	defer instr.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(instr.Body, envelope.MaxInstructionSize+1))
+	b, err := io.ReadAll(io.LimitReader(instr.Body, format.MaxInstructionSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading instruction file: %w", err)
 	}
-	return envelope.Decode(meta, b)
+	return format.Decode(meta, b)
 }
 
 // HeadObject returns an object's metadata, with ContentLength as the
@@ -487,9 +488,9 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	if in == nil {
 		return nil, errors.New("s3crypto: DeleteObject: nil input")
 	}
-	suffix, what := envelope.InstructionSuffix, "instruction file"
+	suffix, what := format.InstructionSuffix, "instruction file"
 	if c.ssec() {
-		suffix, what = envelope.CompanionSuffix, "companion"
+		suffix, what = format.CompanionSuffix, "companion"
 	}
 	out, err := c.api.DeleteObject(ctx, in, optFns...)
 	if err != nil || in.VersionId != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -52,7 +53,7 @@ func TestInstructionFileLayout(t *testing.T) {
 	// V3 keeps the suite, commitment and message ID on the object itself.
 	require.ElementsMatch(t, []string{"x-amz-c", "x-amz-d", "x-amz-i"}, keysOf(obj.meta))
 	require.Equal(t, map[string]string{"x-amz-crypto-instr-file": ""}, ins.meta)
-	fields, err := envelope.ParseInstruction(ins.body)
+	fields, err := format.ParseInstruction(ins.body)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"x-amz-3", "x-amz-w", "x-amz-m"}, keysOf(fields))
 
@@ -260,7 +261,7 @@ func TestTamperReleasesNothing(t *testing.T) {
 			m := src.meta
 			if where == "k.instruction" {
 				var err error
-				m, err = envelope.ParseInstruction(src.body)
+				m, err = format.ParseInstruction(src.body)
 				require.NoError(t, err)
 			}
 			if _, ok := tamper(m); !ok {

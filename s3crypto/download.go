@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // DownloaderOptions configure a Downloader.
@@ -102,7 +103,7 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 		fetching.Wait()
 	}()
 
-	pt, err := envelope.Open(ctx, env, c.provider, c.opts.Config, pr)
+	pt, err := format.Open(ctx, env, c.provider, c.opts.Config, pr)
 	if err != nil {
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -220,15 +221,15 @@ func TestFinding03SSECDataKeyNeverOpensAClientSideObject(t *testing.T) {
 	kr := newKMSKeyring(t, kc, newKMSKey(t, kc))
 	ctx := context.Background()
 	// The companion's key, as an SSE-C client makes it (and S3 sees it).
-	dataKey, wrapped, err := envelope.NewCustomerKey(keyring.WithEncryptionContext(ctx, map[string]string{"tenant": "acme"}), kr)
+	dataKey, wrapped, err := format.NewCustomerKey(keyring.WithEncryptionContext(ctx, map[string]string{"tenant": "acme"}), kr)
 	require.NoError(t, err)
 	iv, body := sealV2(t, dataKey, []byte("chosen by whoever saw the SSE-C key"))
-	for _, wrap := range []string{envelope.WrapLegacyKMS, envelope.WrapKMSContext} {
+	for _, wrap := range []string{format.WrapLegacyKMS, format.WrapKMSContext} {
 		key := "planted/" + wrap
 		_, err = api.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body), Metadata: map[string]string{
 			"x-amz-key-v2": base64.StdEncoding.EncodeToString(wrapped.Ciphertext), "x-amz-iv": base64.StdEncoding.EncodeToString(iv),
-			"x-amz-cek-alg": envelope.ContentAESGCM, "x-amz-wrap-alg": wrap, "x-amz-tag-len": "128",
-			"x-amz-matdesc": envelope.EncodeDescription(wrapped.Description),
+			"x-amz-cek-alg": format.ContentAESGCM, "x-amz-wrap-alg": wrap, "x-amz-tag-len": "128",
+			"x-amz-matdesc": format.EncodeDescription(wrapped.Description),
 		}})
 		require.NoError(t, err)
 		c := newClient(t, api, kr, func(o *s3crypto.Options) {
@@ -257,8 +258,8 @@ func TestFinding04InstructionFileCannotDowngradeV3(t *testing.T) {
 	put(t, v3, bucket, "v3", strings.NewReader("committed"))
 	put(t, v2, bucket, "v2", strings.NewReader("other"))
 	// The attacker copies the V2 object's instruction file over the V3 one's.
-	_, err := api.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &bucket, Key: aws.String("v3" + envelope.InstructionSuffix),
-		CopySource: aws.String(bucket + "/v2" + envelope.InstructionSuffix)})
+	_, err := api.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &bucket, Key: aws.String("v3" + format.InstructionSuffix),
+		CopySource: aws.String(bucket + "/v2" + format.InstructionSuffix)})
 	require.NoError(t, err)
 	unwraps := &countingUnwraps{Provider: provider(t, kr)}
 	reader, err := s3crypto.New(api, unwraps, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
@@ -506,7 +507,7 @@ func TestFinding11CompanionHintOnlyWhenItHelps(t *testing.T) {
 	// Refused by the server: a liar that answers the companion's GET 403.
 	l := newLiar(t, true, true)
 	l.set(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, envelope.CompanionSuffix) && r.Method == http.MethodGet {
+		if strings.HasSuffix(r.URL.Path, format.CompanionSuffix) && r.Method == http.MethodGet {
 			w.WriteHeader(http.StatusForbidden)
 			return true
 		}
@@ -517,7 +518,7 @@ func TestFinding11CompanionHintOnlyWhenItHelps(t *testing.T) {
 	require.NotContains(t, err.Error(), hint)
 
 	// A companion that cannot be used: the hint, and the object untouched.
-	_, err = api.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("obj" + envelope.CompanionSuffix), Body: strings.NewReader(`{"v":"9","keys":[]}`)})
+	_, err = api.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("obj" + format.CompanionSuffix), Body: strings.NewReader(`{"v":"9","keys":[]}`)})
 	require.NoError(t, err)
 	_, err = c.PutObject(context.Background(), in())
 	require.ErrorIs(t, err, envelope.ErrUnsupported)
@@ -539,7 +540,7 @@ func TestFinding13RewrapOutcomeUnknownIsItsOwnError(t *testing.T) {
 		put(t, newClient(t, api, oldKey, v.apply), bucket, key, bytes.NewReader(body))
 		isWrite := func(r *http.Request) bool {
 			if instr {
-				return r.Method == http.MethodPut && objectKey(r, bucket) == key+envelope.InstructionSuffix
+				return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 			}
 			return isCopy(r, bucket, key)
 		}
@@ -619,7 +620,7 @@ func TestRewrapReportsAWriteTheServerDidNotGuard(t *testing.T) {
 			}
 			isWrite := func(r *http.Request) bool {
 				if tc.v.instruction {
-					return r.Method == http.MethodPut && objectKey(r, bucket) == key+envelope.InstructionSuffix
+					return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 				}
 				return isCopy(r, bucket, key)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -124,14 +125,14 @@ func kmsStoredEnvelope(t *testing.T, api *s3.Client, bucket, key string, v varia
 	require.True(t, ok, "object %s missing", key)
 	fields = map[string]string{}
 	for k, val := range obj.meta {
-		if envelope.IsEnvelopeKey(k) {
+		if format.IsEnvelopeKey(k) {
 			fields[k] = val
 		}
 	}
-	instr, hasInstr := kmsGetRaw(t, api, bucket, key+envelope.InstructionSuffix)
+	instr, hasInstr := kmsGetRaw(t, api, bucket, key+format.InstructionSuffix)
 	require.Equal(t, v.instruction, hasInstr, "instruction file exists")
 	if hasInstr {
-		m, err := envelope.ParseInstruction(instr.body)
+		m, err := format.ParseInstruction(instr.body)
 		require.NoError(t, err)
 		for k, val := range m {
 			_, dup := fields[k]
@@ -284,7 +285,7 @@ func TestKMSTamperedContext(t *testing.T) {
 				panic(err)
 			}
 			f(m)
-			return envelope.EncodeDescription(m)
+			return format.EncodeDescription(m)
 		}
 	}
 	type tamper struct {
@@ -319,12 +320,12 @@ func TestKMSTamperedContext(t *testing.T) {
 				_, field := kmsStoredEnvelope(t, api, bucket, key, v)
 				where := key
 				if v.instruction {
-					where = key + envelope.InstructionSuffix
+					where = key + format.InstructionSuffix
 				}
 				obj, ok := kmsGetRaw(t, api, bucket, where)
 				require.True(t, ok)
 				if v.instruction {
-					m, err := envelope.ParseInstruction(obj.body)
+					m, err := format.ParseInstruction(obj.body)
 					require.NoError(t, err)
 					m[field] = tc.edit(m[field])
 					obj.body, err = json.Marshal(m)
@@ -383,7 +384,7 @@ func TestKMSReservedContextKey(t *testing.T) {
 				require.Contains(t, err.Error(), keyring.ReservedContextKey)
 				_, exists := kmsGetRaw(t, api, bucket, key)
 				require.False(t, exists, "a refused PUT stored the object")
-				_, exists = kmsGetRaw(t, api, bucket, key+envelope.InstructionSuffix)
+				_, exists = kmsGetRaw(t, api, bucket, key+format.InstructionSuffix)
 				require.False(t, exists, "a refused PUT stored an instruction file")
 			})
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/internal/segment"
 )
 
@@ -150,7 +151,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 	}
 	guessSize := c.opts.SegmentSize
 	if guessSize == 0 {
-		guessSize = envelope.DefaultSegmentSize
+		guessSize = format.DefaultSegmentSize
 	}
 	req := *in
 	req.Range = aws.String(rng.guess(guessSize))
@@ -241,7 +242,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 	if _, err := io.CopyN(io.Discard, out.Body, start-fetchFirst); err != nil {
 		return fail(shortBody(err))
 	}
-	pt, err := envelope.OpenRange(ctx, env, c.provider, c.opts.Config, announced(out.Body, end-start), size, off, n)
+	pt, err := format.OpenRange(ctx, env, c.provider, c.opts.Config, announced(out.Body, end-start), size, off, n)
 	if err != nil {
 		return fail(err)
 	}
@@ -292,7 +293,7 @@ func headInput(in *s3.GetObjectInput) *s3.HeadObjectInput {
 // plainBody is a GetObject Body that decrypts as it is read and closes the
 // HTTP body with the plaintext.
 type plainBody struct {
-	*envelope.Plaintext
+	*format.Plaintext
 	body io.Closer
 }
 
@@ -319,7 +320,7 @@ func clearChecksums(o *s3.GetObjectOutput) {
 // replaced object fails (ErrConcurrentModification) instead of mixing
 // versions. ctx governs every later read. in.Range and in.PartNumber must be
 // nil. Objects of other formats fail with envelope.ErrUnsupported.
-func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*envelope.ReaderAt, error) {
+func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*format.ReaderAt, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: NewReaderAt: nil input")
 	}
@@ -344,7 +345,7 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 	}
 	req.ChecksumMode = ""
 	src := &rangeSource{ctx: ctx, api: c.api, in: req, optFns: rangedOptFns(optFns), name: name}
-	r, err := envelope.NewReaderAt(ctx, env, c.provider, c.opts.Config, src, aws.ToInt64(head.ContentLength))
+	r, err := format.NewReaderAt(ctx, env, c.provider, c.opts.Config, src, aws.ToInt64(head.ContentLength))
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w", name, err)
 	}

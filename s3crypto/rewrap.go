@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 )
@@ -247,7 +248,7 @@ func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 // file when the envelope is there.
 type rewrapRead struct {
 	head    *s3.HeadObjectOutput
-	env     *envelope.Envelope
+	env     *format.Envelope
 	storage EnvelopeStorage
 	instr   *s3.GetObjectOutput // the instruction file's GET (body read and closed)
 }
@@ -304,7 +305,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	// reader will decode from exactly those bytes.
 	var newMeta map[string]string
 	var newInstr []byte
-	var decoded *envelope.Envelope
+	var decoded *format.Envelope
 	if rd.storage == EnvelopeInMetadata {
 		envMeta, err := newEnv.Metadata()
 		if err != nil {
@@ -314,7 +315,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		if err != nil {
 			return out, err
 		}
-		decoded, err = envelope.Decode(newMeta, nil)
+		decoded, err = format.Decode(newMeta, nil)
 		if err != nil {
 			return out, fmt.Errorf("the new envelope does not decode: %w", err)
 		}
@@ -331,7 +332,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 			}
 		}
 		newInstr = instr
-		decoded, err = envelope.Decode(rd.head.Metadata, newInstr)
+		decoded, err = format.Decode(rd.head.Metadata, newInstr)
 		if err != nil {
 			return out, fmt.Errorf("the new envelope does not decode: %w", err)
 		}
@@ -363,7 +364,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 }
 
 func isKMSWrap(alg string) bool {
-	return alg == envelope.WrapKMSContext || alg == envelope.WrapLegacyKMS
+	return alg == format.WrapKMSContext || alg == format.WrapLegacyKMS
 }
 
 // readContext is the context to unwrap an object's data key with: the
@@ -392,7 +393,7 @@ func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.Wra
 	}
 	ec := maps.Clone(old.Description)
 	delete(ec, keyring.ReservedContextKey)
-	if old.Algorithm == envelope.WrapLegacyKMS {
+	if old.Algorithm == format.WrapLegacyKMS {
 		delete(ec, "kms_cmk_id")
 	}
 	return keyring.WithEncryptionContext(ctx, ec)
@@ -411,13 +412,13 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 		return nil, nil, s3Error("reading the object's metadata", err)
 	}
 	key := aws.ToString(in.Key)
-	isInstrName := strings.HasSuffix(key, envelope.InstructionSuffix)
-	if isInstrName && hasKeyFold(head.Metadata, envelope.InstructionMarker) {
+	isInstrName := strings.HasSuffix(key, format.InstructionSuffix)
+	if isInstrName && hasKeyFold(head.Metadata, format.InstructionMarker) {
 		return nil, &RewrapOutput{Status: InstructionFile}, nil
 	}
 	rd := &rewrapRead{head: head, storage: EnvelopeInMetadata}
-	if envelope.HasEnvelope(head.Metadata) {
-		rd.env, err = envelope.Decode(head.Metadata, nil)
+	if format.HasEnvelope(head.Metadata) {
+		rd.env, err = format.Decode(head.Metadata, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -425,11 +426,11 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 	}
 	instr, err := c.api.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: in.Bucket,
-		Key:    aws.String(key + envelope.InstructionSuffix),
+		Key:    aws.String(key + format.InstructionSuffix),
 	})
 	var nsk *types.NoSuchKey
 	if errors.As(err, &nsk) {
-		_, err := envelope.Decode(head.Metadata, nil)
+		_, err := format.Decode(head.Metadata, nil)
 		if errors.Is(err, envelope.ErrNoEnvelope) {
 			if isInstrName {
 				// An instruction file written without the marker (or a
@@ -446,12 +447,12 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 	if err != nil {
 		return nil, nil, s3Error("reading the instruction file", err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(instr.Body, envelope.MaxInstructionSize+1))
+	raw, err := io.ReadAll(io.LimitReader(instr.Body, format.MaxInstructionSize+1))
 	instr.Body.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the instruction file: %w", err)
 	}
-	rd.env, err = envelope.Decode(head.Metadata, raw)
+	rd.env, err = format.Decode(head.Metadata, raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("instruction file: %w", err)
 	}
@@ -463,11 +464,11 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 // checkRewrappable refuses envelopes the client's options do not allow or
 // that cannot be written back. Stored metadata never widens the options:
 // the same rules as for reading apply.
-func (c *Client) checkRewrappable(env *envelope.Envelope) error {
+func (c *Client) checkRewrappable(env *format.Envelope) error {
 	switch {
-	case env.Format == envelope.FormatV1 || env.ContentAlgorithm == envelope.ContentAESCBC:
+	case env.Format == envelope.FormatV1 || env.ContentAlgorithm == format.ContentAESCBC:
 		return fmt.Errorf("%w: a V1 (AES/CBC) object cannot be rewrapped; re-encrypt it (read it and put it again)", envelope.ErrUnsupported)
-	case envelope.IsLegacyWrap(env.Key.Algorithm) && !c.opts.EnableLegacyWrappingAlgorithms:
+	case format.IsLegacyWrap(env.Key.Algorithm) && !c.opts.EnableLegacyWrappingAlgorithms:
 		return fmt.Errorf("%w: wrap algorithm %s is legacy; enable legacy wrapping algorithms to rewrap it", envelope.ErrDisallowed, env.Key.Algorithm)
 	case env.Format != envelope.FormatV3 && env.Format != envelope.FormatSegmented && c.opts.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt:
 		return fmt.Errorf("%w: %v object is not key-committing and %v reads only V3; use RequireEncryptAllowDecrypt to rewrap it", envelope.ErrPolicy, env.Format, c.opts.CommitmentPolicy)
@@ -481,8 +482,8 @@ func (c *Client) checkRewrappable(env *envelope.Envelope) error {
 // KMS key matches any KMS wrap, so only a successful Decrypt under the
 // current key's ID (KMS refuses a blob of another key) makes it current.
 // A legacy wrap is never current: rewrapping upgrades it.
-func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *envelope.Envelope) (bool, error) {
-	if envelope.IsLegacyWrap(env.Key.Algorithm) || !materials.Matches(current, &env.Key) {
+func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *format.Envelope) (bool, error) {
+	if format.IsLegacyWrap(env.Key.Algorithm) || !materials.Matches(current, &env.Key) {
 		return false, nil
 	}
 	dk, err := current.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
@@ -517,7 +518,7 @@ func isIncorrectKMSKey(err error) bool {
 // be stored: the current master key must unwrap it to dataKey (unless that
 // key can only wrap, when it reports false), and with enforce the old
 // master key must not. ctx carries the wrap's KMS encryption context.
-func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, old, decoded *envelope.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
+func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, old, decoded *format.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
 	check, err := current.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
 	switch {
 	case errors.Is(err, envelope.ErrWrapOnly):
@@ -547,7 +548,7 @@ func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, ol
 // under the current key's ID), the provider resolves the old wrap to the
 // current key and cannot name the old one; KMS keeps the two apart (a KMS
 // key given by ID decrypts only its own blobs), so there is nothing to check.
-func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, old, decoded *envelope.Envelope) error {
+func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, old, decoded *format.Envelope) error {
 	if materials.Matches(current, &old.Key) {
 		return nil
 	}
@@ -558,7 +559,7 @@ func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, o
 	dk, err := oldKey.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
 	clear(dk)
 	if err == nil {
-		return fmt.Errorf("%w (old description %s)", ErrRotationNotEnforced, envelope.EncodeDescription(old.Key.Description))
+		return fmt.Errorf("%w (old description %s)", ErrRotationNotEnforced, format.EncodeDescription(old.Key.Description))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -568,7 +569,7 @@ func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, o
 
 // sameEnvelope checks that the decoded new envelope differs from the old
 // only in its wrapped key.
-func sameEnvelope(old, decoded *envelope.Envelope, key *envelope.WrappedKey) error {
+func sameEnvelope(old, decoded *format.Envelope, key *envelope.WrappedKey) error {
 	switch {
 	case decoded.Format != old.Format,
 		decoded.ContentAlgorithm != old.ContentAlgorithm,
@@ -602,7 +603,7 @@ func replaceEnvelope(meta, env map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(meta)+len(env))
 	for k, v := range meta {
 		lk := strings.ToLower(k)
-		if _, replaced := env[lk]; replaced || (envelope.IsEnvelopeKey(lk) && wrapFields[lk]) {
+		if _, replaced := env[lk]; replaced || (format.IsEnvelopeKey(lk) && wrapFields[lk]) {
 			continue
 		}
 		out[k] = v

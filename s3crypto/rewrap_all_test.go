@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -342,11 +343,11 @@ func requireCheckpointHolds(t testing.TB, raw *s3.Client, bucket string, pop pop
 }
 
 // storedEnvelope decodes an object's envelope as stored.
-func storedEnvelope(raw *s3.Client, bucket, key string, meta map[string]string) (*envelope.Envelope, error) {
-	if envelope.HasEnvelope(meta) {
-		return envelope.Decode(meta, nil)
+func storedEnvelope(raw *s3.Client, bucket, key string, meta map[string]string) (*format.Envelope, error) {
+	if format.HasEnvelope(meta) {
+		return format.Decode(meta, nil)
 	}
-	g, err := raw.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key + envelope.InstructionSuffix)})
+	g, err := raw.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key + format.InstructionSuffix)})
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +356,7 @@ func storedEnvelope(raw *s3.Client, bucket, key string, meta map[string]string) 
 	if _, err := b.ReadFrom(g.Body); err != nil {
 		return nil, err
 	}
-	return envelope.Decode(meta, b.Bytes())
+	return format.Decode(meta, b.Bytes())
 }
 
 // TestRewrapThroughput measures objects rewrapped per second at concurrency

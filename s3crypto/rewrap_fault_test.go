@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -260,7 +261,7 @@ func TestRewrapRaces(t *testing.T) {
 			func(r *http.Request, key string) bool { return isCopy(r, bucket, key) }},
 		{"instruction/PutObject", variant{s3crypto.FormatV3, true}, 1000, false,
 			func(r *http.Request, key string) bool {
-				return r.Method == http.MethodPut && objectKey(r, bucket) == key+envelope.InstructionSuffix
+				return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 			}},
 		{"multipart/UploadPartCopy", variant{s3crypto.FormatV3, false}, 12 << 20, true,
 			func(r *http.Request, key string) bool {
@@ -317,7 +318,7 @@ func TestRewrapLostResponse(t *testing.T) {
 			func(r *http.Request, key string) bool { return isCopy(r, bucket, key) }},
 		{"instruction/PutObject", variant{s3crypto.FormatV2, true}, 100, false,
 			func(r *http.Request, key string) bool {
-				return r.Method == http.MethodPut && objectKey(r, bucket) == key+envelope.InstructionSuffix
+				return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 			}},
 		{"multipart/Complete", variant{s3crypto.FormatV3, false}, 11 << 20, true,
 			func(r *http.Request, key string) bool {

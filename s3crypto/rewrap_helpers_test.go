@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -197,7 +197,7 @@ func snap(t testing.TB, api *s3.Client, bucket, key string) snapshot {
 	tg, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &bucket, Key: &key})
 	require.NoError(t, err)
 	s := snapshot{head: h, tags: tg.TagSet}
-	ik := key + envelope.InstructionSuffix
+	ik := key + format.InstructionSuffix
 	g, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &ik})
 	if err == nil {
 		s.instr, err = io.ReadAll(g.Body)
@@ -239,7 +239,7 @@ func requireSameAttributes(t testing.TB, before, after *s3.HeadObjectOutput, exc
 func userMetadata(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range m {
-		if !envelope.IsEnvelopeKey(k) {
+		if !format.IsEnvelopeKey(k) {
 			out[k] = v
 		}
 	}
@@ -249,7 +249,7 @@ func userMetadata(m map[string]string) map[string]string {
 func envelopeMetadata(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range m {
-		if envelope.IsEnvelopeKey(k) {
+		if format.IsEnvelopeKey(k) {
 			out[k] = v
 		}
 	}

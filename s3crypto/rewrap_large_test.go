@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -42,7 +43,7 @@ func TestRewrapNoBodyBytes(t *testing.T) {
 	require.False(t, out.Multipart)
 	moved := m.up.Load() + m.down.Load()
 	t.Logf("rewrapping a %d-byte object moved %d bytes up + %d down = %d bytes in %d requests, in %v",
-		int64(size)+envelope.TagSize, m.up.Load(), m.down.Load(), moved, len(m.requests()), took.Round(time.Millisecond))
+		int64(size)+format.TagSize, m.up.Load(), m.down.Load(), moved, len(m.requests()), took.Round(time.Millisecond))
 	require.Less(t, moved, int64(64<<10))
 
 	// The new key alone reads the whole object back.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -26,7 +27,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 		return nil, err
 	}
 	if comp == nil {
-		if strings.HasSuffix(aws.ToString(in.Key), envelope.CompanionSuffix) {
+		if strings.HasSuffix(aws.ToString(in.Key), format.CompanionSuffix) {
 			return &RewrapOutput{Status: InstructionFile}, nil
 		}
 		return &RewrapOutput{Status: NotEncrypted}, nil
@@ -70,12 +71,12 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 			clear(k)
 		}
 	}()
-	next := &envelope.Companion{}
+	next := &format.Companion{}
 	for i := range comp.Keys {
-		if dataKeys[i], err = envelope.OpenCustomerKey(readContext(ctx, &comp.Keys[i]), c.provider, &comp.Keys[i]); err != nil {
+		if dataKeys[i], err = format.OpenCustomerKey(readContext(ctx, &comp.Keys[i]), c.provider, &comp.Keys[i]); err != nil {
 			return out, fmt.Errorf("unwrapping data key %d of the companion: %w", i, err)
 		}
-		w, err := current.Wrap(wrapContext(ctx, current, &comp.Keys[i]), dataKeys[i], envelope.ContentSSEC)
+		w, err := current.Wrap(wrapContext(ctx, current, &comp.Keys[i]), dataKeys[i], format.ContentSSEC)
 		if err != nil {
 			return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
 		}
@@ -89,7 +90,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	if err != nil {
 		return out, err
 	}
-	decoded, err := envelope.ParseCompanion(b)
+	decoded, err := format.ParseCompanion(b)
 	if err != nil {
 		return out, fmt.Errorf("the new companion does not decode: %w", err)
 	}
@@ -142,7 +143,7 @@ func (c *Client) companionWriteFailed(ctx context.Context, o objectRef, w *envel
 // rekeySSEC copies the object onto itself from its data key to a fresh one,
 // recording the new key in the companion (ahead of the old) before the copy
 // and dropping the old one after.
-func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *envelope.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
+func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *format.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
 	var head *s3.HeadObjectOutput
 	var oldKey customerKey
 	used, err := c.tryKeys(readContext(ctx, &comp.Keys[0]), comp, func(k customerKey) error {
@@ -161,18 +162,18 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
 	}
 	wctx := wrapContext(ctx, current, &comp.Keys[used])
-	dataKey, wrapped, err := envelope.NewCustomerKey(wctx, current)
+	dataKey, wrapped, err := format.NewCustomerKey(wctx, current)
 	if err != nil {
 		return fmt.Errorf("making a data key: %w", err)
 	}
 	defer clear(dataKey)
 	newKey := newCustomerKey(dataKey)
-	staging := &envelope.Companion{Keys: []envelope.WrappedKey{*wrapped, comp.Keys[used]}}
+	staging := &format.Companion{Keys: []envelope.WrappedKey{*wrapped, comp.Keys[used]}}
 	b, err := staging.Marshal()
 	if err != nil {
 		return err
 	}
-	decoded, err := envelope.ParseCompanion(b)
+	decoded, err := format.ParseCompanion(b)
 	if err != nil {
 		return fmt.Errorf("the new companion does not decode: %w", err)
 	}
@@ -232,7 +233,7 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 		out.VersionId = res.VersionId
 	}
 	out.Rekeyed, out.Written = true, true
-	if _, err := c.writeCompanion(ctx, o, &envelope.Companion{Keys: decoded.Keys[:1]}, staged.ETag, optFns); err != nil {
+	if _, err := c.writeCompanion(ctx, o, &format.Companion{Keys: decoded.Keys[:1]}, staged.ETag, optFns); err != nil {
 		return fmt.Errorf("the object was re-keyed, but dropping the old wrapped key from the companion failed (that key opens nothing now): %w", err)
 	}
 	return nil
@@ -240,6 +241,6 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 
 // customerEnvelope presents an SSE-C data key's wrap as an envelope, for
 // the checks rewraps of every kind share.
-func customerEnvelope(w *envelope.WrappedKey) *envelope.Envelope {
-	return &envelope.Envelope{ContentAlgorithm: envelope.ContentSSEC, Key: *w}
+func customerEnvelope(w *envelope.WrappedKey) *format.Envelope {
+	return &format.Envelope{ContentAlgorithm: format.ContentSSEC, Key: *w}
 }

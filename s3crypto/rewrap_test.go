@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -140,9 +141,9 @@ func TestRewrapMatrix(t *testing.T) {
 					// The object itself is untouched, to the second.
 					requireSameAttributes(t, before.head, after.head)
 					require.Equal(t, before.head.Metadata, after.head.Metadata)
-					bi, err := envelope.ParseInstruction(before.instr)
+					bi, err := format.ParseInstruction(before.instr)
 					require.NoError(t, err)
-					ai, err := envelope.ParseInstruction(after.instr)
+					ai, err := format.ParseInstruction(after.instr)
 					require.NoError(t, err)
 					requireOnlyWrapChanged(t, v.format, bi, ai)
 					require.Equal(t, before.instrHead.Metadata, after.instrHead.Metadata, "instruction file metadata")
@@ -361,9 +362,9 @@ func TestRewrapKMS(t *testing.T) {
 				require.True(t, out.Written)
 				if tc.wantEC != nil {
 					want := maps.Clone(tc.wantEC)
-					want[keyring.ReservedContextKey] = map[s3crypto.Format]string{s3crypto.FormatV2: envelope.ContentAESGCM, s3crypto.FormatV3: envelope.ContentAESGCMCommit}[v.format]
+					want[keyring.ReservedContextKey] = map[s3crypto.Format]string{s3crypto.FormatV2: format.ContentAESGCM, s3crypto.FormatV3: format.ContentAESGCMCommit}[v.format]
 					require.Equal(t, want, out.NewDescription)
-					require.Equal(t, envelope.WrapKMSContext, out.NewWrap)
+					require.Equal(t, format.WrapKMSContext, out.NewWrap)
 				}
 				after := snap(t, raw, bucket, key)
 				require.Equal(t, tagMap(before.tags), tagMap(after.tags))

@@ -17,6 +17,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // Objects larger than multipartCopyThreshold are copied part by part, in
@@ -119,15 +120,15 @@ func md5ETag(h *s3.HeadObjectOutput) bool {
 // the segmented format — guarded by etag.
 func (c *Client) lastBytes(ctx context.Context, in *RewrapInput, etag *string) ([]byte, error) {
 	res, err := c.api.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: in.Bucket, Key: in.Key, IfMatch: etag, Range: aws.String(fmt.Sprintf("bytes=-%d", envelope.TagSize)),
+		Bucket: in.Bucket, Key: in.Key, IfMatch: etag, Range: aws.String(fmt.Sprintf("bytes=-%d", format.TagSize)),
 	}, rangedOptFns(nil)...)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
-	tag := make([]byte, envelope.TagSize)
+	tag := make([]byte, format.TagSize)
 	if _, err := io.ReadFull(res.Body, tag); err != nil {
-		return nil, fmt.Errorf("%w: %d-byte tail: %w", envelope.ErrMalformed, envelope.TagSize, err)
+		return nil, fmt.Errorf("%w: %d-byte tail: %w", envelope.ErrMalformed, format.TagSize, err)
 	}
 	return tag, nil
 }
@@ -344,12 +345,12 @@ func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *
 	for k, v := range rd.instr.Metadata {
 		meta[k] = v
 	}
-	if !hasKeyFold(meta, envelope.InstructionMarker) {
-		meta[envelope.InstructionMarker] = ""
+	if !hasKeyFold(meta, format.InstructionMarker) {
+		meta[format.InstructionMarker] = ""
 	}
 	res, err := c.api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        in.Bucket,
-		Key:           aws.String(aws.ToString(in.Key) + envelope.InstructionSuffix),
+		Key:           aws.String(aws.ToString(in.Key) + format.InstructionSuffix),
 		Body:          bytes.NewReader(instr),
 		ContentLength: aws.Int64(int64(len(instr))),
 		Metadata:      meta,
@@ -384,7 +385,7 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 		return fmt.Errorf("%w: the new instruction file was written, but reading the object back to confirm it failed: %w", ErrOutcomeUnknown, err)
 	}
 	if aws.ToString(head.ETag) == aws.ToString(rd.head.ETag) {
-		env, err := envelope.Decode(head.Metadata, instr)
+		env, err := format.Decode(head.Metadata, instr)
 		if err == nil {
 			err = env.CheckDataKey(dataKey)
 		}
@@ -398,7 +399,7 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 		return fmt.Errorf("%w: the object changed after its instruction file was rewritten, and reading it back failed: %w", ErrOutcomeUnknown, err)
 	}
 	if now != nil && now.storage == EnvelopeInInstructionFile && sameWrap(&now.env.Key, newKey) {
-		return errReplacedUnguarded(aws.ToString(in.Key) + envelope.InstructionSuffix)
+		return errReplacedUnguarded(aws.ToString(in.Key) + format.InstructionSuffix)
 	}
 	return fmt.Errorf("%w: the object and its envelope were replaced after the rewrap wrote; the newer envelope stands", ErrConcurrentModification)
 }

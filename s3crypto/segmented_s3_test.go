@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -42,7 +43,7 @@ type meteredS3 struct {
 
 func (m *meteredS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	out, err := m.S3API.GetObject(ctx, in, optFns...)
-	if strings.HasSuffix(aws.ToString(in.Key), envelope.InstructionSuffix) {
+	if strings.HasSuffix(aws.ToString(in.Key), format.InstructionSuffix) {
 		return out, err
 	}
 	m.mu.Lock()
@@ -102,7 +103,7 @@ func TestSegmentedS3RoundTrips(t *testing.T) {
 	for _, kr := range masterKeys(t) {
 		for _, instr := range []bool{false, true} {
 			for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 5<<20 + 3, -(5<<20 + 3)} {
-				segSize := envelope.DefaultSegmentSize
+				segSize := format.DefaultSegmentSize
 				if size < 0 {
 					size, segSize = -size, segS
 				}
@@ -132,7 +133,7 @@ func TestSegmentedS3RoundTrips(t *testing.T) {
 							require.False(t, strings.HasPrefix(k, "x-amz-"), "AWS envelope key %s on a segmented object", k)
 						}
 						if instr {
-							ib, _ := rawBody(t, api, bucket, key+envelope.InstructionSuffix)
+							ib, _ := rawBody(t, api, bucket, key+format.InstructionSuffix)
 							require.Contains(t, string(ib), `"x-s3e-k"`)
 						}
 						h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
@@ -159,11 +160,11 @@ func TestSegmentedS3Ranges(t *testing.T) {
 	m := &meteredS3{S3API: raw}
 	p := int64(5<<20 + 3)
 	pt := random(int(p))
-	for _, s := range []int{envelope.DefaultSegmentSize, segS} {
+	for _, s := range []int{format.DefaultSegmentSize, segS} {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			key := fmt.Sprintf("seg-ranges/%d", s)
 			put(t, newClient(t, raw, kr, segmented(s)), bucket, key, bytes.NewReader(pt))
-			stride := int64(s) + envelope.SegmentOverhead
+			stride := int64(s) + format.SegmentOverhead
 			var cases []rangeCase
 			for _, a := range []int64{0, 1, 15, 16, 17, int64(s) - 1, int64(s), int64(s) + 1, p / 2, p - int64(s) - 1, p - 4, p - 3, p - 1} {
 				cases = append(cases,
@@ -213,7 +214,7 @@ func TestSegmentedS3Ranges(t *testing.T) {
 				s, len(cases), fetched, needed, maxSuffixExtra)
 
 			// A reader that guesses the other segment size.
-			other := envelope.DefaultSegmentSize + segS - s
+			other := format.DefaultSegmentSize + segS - s
 			co := newClient(t, m, kr, segmented(other))
 			var reqs, heads int
 			m.take()
@@ -250,7 +251,7 @@ func TestSegmentedS3ReaderAt(t *testing.T) {
 	kr := masterKeys(t)[0]
 	m := &meteredS3{S3API: raw}
 	p := int64(5<<20 + 3)
-	s := int64(envelope.DefaultSegmentSize)
+	s := int64(format.DefaultSegmentSize)
 	for _, instr := range []bool{false, true} {
 		t.Run(fmt.Sprintf("instruction=%v", instr), func(t *testing.T) {
 			c := newClient(t, m, kr, segmented(0), func(o *s3crypto.Options) { o.InstructionFile = instr })
@@ -321,8 +322,8 @@ func TestSegmentedS3Rewrap(t *testing.T) {
 				bodyBefore, metaBefore := rawBody(t, raw, bucket, key)
 				envBefore := metaBefore
 				if instr {
-					ib, _ := rawBody(t, raw, bucket, key+envelope.InstructionSuffix)
-					parsed, err := envelope.ParseInstruction(ib)
+					ib, _ := rawBody(t, raw, bucket, key+format.InstructionSuffix)
+					parsed, err := format.ParseInstruction(ib)
 					require.NoError(t, err)
 					envBefore = parsed
 				}
@@ -344,8 +345,8 @@ func TestSegmentedS3Rewrap(t *testing.T) {
 				envAfter := metaAfter
 				if instr {
 					require.Equal(t, metaBefore, metaAfter, "object metadata changed by an instruction-file rewrap")
-					ib, _ := rawBody(t, raw, bucket, key+envelope.InstructionSuffix)
-					parsed, err := envelope.ParseInstruction(ib)
+					ib, _ := rawBody(t, raw, bucket, key+format.InstructionSuffix)
+					parsed, err := format.ParseInstruction(ib)
 					require.NoError(t, err)
 					envAfter = parsed
 				}
@@ -438,7 +439,7 @@ func TestSegmentedS3RangeTiming(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size), aws.ToString(out2.ContentRange))
 		rangeFetched = m.take().declared
 	}
-	s0, s1 := segSpan(envelope.DefaultSegmentSize, size, off, n)
+	s0, s1 := segSpan(format.DefaultSegmentSize, size, off, n)
 	require.Equal(t, s1-s0, rangeFetched)
 	mf, mr := median(full), median(ranged)
 	t.Logf("%d MiB segmented object (64 KiB segments; race detector: %v): upload %v; full GET to io.Discard median %v (%.0f MiB/s) of %v; 1 MiB range at %d median %v of %v, %d ciphertext bytes fetched; full/range = %.0fx",

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -30,7 +31,7 @@ import (
 
 // segS is the segment size of most tests here: the smallest allowed, so
 // that objects of several segments stay small.
-const segS = envelope.MinSegmentSize
+const segS = format.MinSegmentSize
 
 // segmented returns the options of a client that writes segmented objects
 // of size-byte segments (0: the default, 64 KiB).
@@ -51,14 +52,14 @@ func segCount(p int64, s int) int64 {
 
 // segCiphertext is the stored body size of a plaintext of p bytes.
 func segCiphertext(p int64, s int) int64 {
-	return p + envelope.SegmentOverhead*segCount(p, s)
+	return p + format.SegmentOverhead*segCount(p, s)
 }
 
 // segSpan is the ciphertext [start, end) of the segments that hold
 // plaintext bytes [off, off+n) of a p-byte object: segment i is ciphertext
 // [i*(s+16), min((i+1)*(s+16), C)).
 func segSpan(s int, p, off, n int64) (start, end int64) {
-	stride := int64(s) + envelope.SegmentOverhead
+	stride := int64(s) + format.SegmentOverhead
 	start = off / int64(s) * stride
 	end = min(((off+n-1)/int64(s)+1)*stride, segCiphertext(p, s))
 	return start, end
@@ -243,7 +244,7 @@ func (rc *rangeChecker) check(r rangeCase) {
 	rc.tally.fetched += fetched
 	rc.tally.needed += need
 	if r.suffix > 0 {
-		if fetched < need || fetched > need+segS+envelope.SegmentOverhead {
+		if fetched < need || fetched > need+segS+format.SegmentOverhead {
 			t.Fatalf("%s of %d bytes: fetched %d ciphertext bytes, its segments are %d (at most one segment more allowed)", r, p, fetched, need)
 		}
 		rc.tally.maxSuffixExtra = max(rc.tally.maxSuffixExtra, fetched-need)
@@ -353,11 +354,11 @@ func TestSegmentedRangesMismatchedSize(t *testing.T) {
 		size           int
 	}{
 		{segS, 0, 40*segS + 5},
-		{0, segS, 3*envelope.DefaultSegmentSize + 5},
+		{0, segS, 3*format.DefaultSegmentSize + 5},
 		{segS, 2 * segS, 40*segS + 5},
 	} {
-		ws := orDefault(tc.writer, envelope.DefaultSegmentSize)
-		rs := orDefault(tc.reader, envelope.DefaultSegmentSize)
+		ws := orDefault(tc.writer, format.DefaultSegmentSize)
+		rs := orDefault(tc.reader, format.DefaultSegmentSize)
 		t.Run(fmt.Sprintf("writer%d/reader%d", ws, rs), func(t *testing.T) {
 			mem := newMemS3()
 			count := &countingS3{S3API: mem}
@@ -450,7 +451,7 @@ func TestSegmentedTamperMem(t *testing.T) {
 	pt := random(int(p))
 	put(t, c, "b", "k", bytes.NewReader(pt))
 	orig := mem.object("k")
-	stride := int64(segS + envelope.SegmentOverhead)
+	stride := int64(segS + format.SegmentOverhead)
 	require.Len(t, orig.body, int((n-1)*stride+7+16))
 	store := func(b []byte) { mem.set("k", memObject{body: b, meta: orig.meta}) }
 	// inside(j) is a range inside segment j only.
@@ -464,7 +465,7 @@ func TestSegmentedTamperMem(t *testing.T) {
 	// The plaintext size the stored length claims.
 	claimed := func() int64 {
 		c := int64(len(mem.object("k").body))
-		return c - (c+stride-1)/stride*envelope.SegmentOverhead
+		return c - (c+stride-1)/stride*format.SegmentOverhead
 	}
 	failsReleasing := func(r rangeCase, limit int64, what string) {
 		t.Helper()
@@ -551,7 +552,7 @@ func TestSegmentedTamperMem(t *testing.T) {
 	// Extended: a segment's worth of garbage, one byte, an empty segment's
 	// worth, and a copy of the final segment.
 	lastStart := (n - 1) * stride
-	for _, tail := range [][]byte{random(int(stride)), {0}, random(envelope.SegmentOverhead), orig.body[lastStart:]} {
+	for _, tail := range [][]byte{random(int(stride)), {0}, random(format.SegmentOverhead), orig.body[lastStart:]} {
 		what := fmt.Sprintf("%d bytes appended", len(tail))
 		store(append(bytes.Clone(orig.body), tail...))
 		for j := range int64(n - 1) {
@@ -673,7 +674,7 @@ func TestSegmentedReaderAtMem(t *testing.T) {
 	p := int64(2*segS + 5)
 	pt := random(int(p))
 	put(t, c, "b", "k", bytes.NewReader(pt))
-	stride := int64(segS + envelope.SegmentOverhead)
+	stride := int64(segS + format.SegmentOverhead)
 	cSize := segCiphertext(p, segS)
 	count.take()
 	mem.takeRanged()

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // Cipher says who encrypts object bodies.
@@ -103,7 +104,7 @@ type objectRef struct {
 func (o objectRef) name() string { return objectName(o.bucket, o.key) }
 
 func (o objectRef) companion() *string {
-	return aws.String(aws.ToString(o.key) + envelope.CompanionSuffix)
+	return aws.String(aws.ToString(o.key) + format.CompanionSuffix)
 }
 
 func checkUnsetCustomerKey(alg, key, md5 *string) error {
@@ -115,7 +116,7 @@ func checkUnsetCustomerKey(alg, key, md5 *string) error {
 
 // readCompanion reads an object's companion: nil (and no error) when there
 // is none, and its ETag.
-func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*envelope.Companion, *string, error) {
+func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*format.Companion, *string, error) {
 	out, err := c.api.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: o.bucket, Key: o.companion(), ExpectedBucketOwner: o.owner, RequestPayer: o.payer,
 	}, optFns...)
@@ -127,11 +128,11 @@ func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*
 		return nil, nil, s3Error("reading the companion "+aws.ToString(o.companion()), err)
 	}
 	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, envelope.MaxInstructionSize+1))
+	b, err := io.ReadAll(io.LimitReader(out.Body, format.MaxInstructionSize+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the companion %s: %w", aws.ToString(o.companion()), err)
 	}
-	comp, err := envelope.ParseCompanion(b)
+	comp, err := format.ParseCompanion(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("companion %s: %w", aws.ToString(o.companion()), err)
 	}
@@ -140,7 +141,7 @@ func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*
 
 // writeCompanion stores comp as the object's companion, only if the stored
 // one still has etag (or, with a nil etag, if there is none).
-func (c *Client) writeCompanion(ctx context.Context, o objectRef, comp *envelope.Companion, etag *string, optFns []func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (c *Client) writeCompanion(ctx context.Context, o objectRef, comp *format.Companion, etag *string, optFns []func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	b, err := comp.Marshal()
 	if err != nil {
 		return nil, err
@@ -169,8 +170,8 @@ type stagedKey struct {
 	optFns  []func(*s3.Options)
 	key     customerKey
 	wrapped envelope.WrappedKey
-	prev    *envelope.Companion // the companion before, nil if none
-	etag    *string             // the companion's ETag after staging
+	prev    *format.Companion // the companion before, nil if none
+	etag    *string           // the companion's ETag after staging
 }
 
 // companionAttempts bounds the read-and-write rounds of a companion update
@@ -187,7 +188,7 @@ func (c *Client) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Op
 	if current == nil {
 		return nil, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
 	}
-	dataKey, wrapped, err := envelope.NewCustomerKey(ctx, current)
+	dataKey, wrapped, err := format.NewCustomerKey(ctx, current)
 	if err != nil {
 		return nil, fmt.Errorf("making a data key: %w", err)
 	}
@@ -206,7 +207,7 @@ func (c *Client) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Op
 			}
 			keys = append(keys, prev.Keys[live])
 		}
-		out, err := c.writeCompanion(ctx, o, &envelope.Companion{Keys: keys}, etag, optFns)
+		out, err := c.writeCompanion(ctx, o, &format.Companion{Keys: keys}, etag, optFns)
 		if err == nil {
 			s.prev, s.etag = prev, out.ETag
 			return s, nil
@@ -233,7 +234,7 @@ func companionHint(err error) string {
 // A companion of one key is settled: that key. Two keys mean a write was
 // interrupted (or is in flight): S3 is asked which one the object has; the
 // first, when neither opens it or the object is gone.
-func (c *Client) liveKey(ctx context.Context, o objectRef, comp *envelope.Companion, optFns []func(*s3.Options)) (int, error) {
+func (c *Client) liveKey(ctx context.Context, o objectRef, comp *format.Companion, optFns []func(*s3.Options)) (int, error) {
 	if len(comp.Keys) == 1 {
 		return 0, nil
 	}
@@ -261,7 +262,7 @@ func (s *stagedKey) commit(ctx context.Context) {
 	if s.prev == nil {
 		return // the companion holds the staged key alone already
 	}
-	_, _ = s.c.writeCompanion(ctx, s.o, &envelope.Companion{Keys: []envelope.WrappedKey{s.wrapped}}, s.etag, s.optFns)
+	_, _ = s.c.writeCompanion(ctx, s.o, &format.Companion{Keys: []envelope.WrappedKey{s.wrapped}}, s.etag, s.optFns)
 }
 
 // abandon follows a failed object write. If the object turns out written
@@ -315,10 +316,10 @@ func (c *Client) withObjectKey(ctx context.Context, o objectRef, optFns []func(*
 
 // tryKeys calls try with each key of comp, newest first, until S3 accepts
 // one, and returns its index.
-func (c *Client) tryKeys(ctx context.Context, comp *envelope.Companion, try func(customerKey) error) (int, error) {
+func (c *Client) tryKeys(ctx context.Context, comp *format.Companion, try func(customerKey) error) (int, error) {
 	var first error
 	for i, w := range comp.Keys {
-		dataKey, err := envelope.OpenCustomerKey(ctx, c.provider, &w)
+		dataKey, err := format.OpenCustomerKey(ctx, c.provider, &w)
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("unwrapping the data key: %w", err)

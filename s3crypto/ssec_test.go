@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
@@ -77,14 +78,14 @@ func sseClient(t testing.TB, api s3crypto.S3API, cur keyring.Keyring, others ...
 }
 
 // companionOf reads an object's companion as stored.
-func companionOf(t *testing.T, api *s3.Client, bucket, key string) (*envelope.Companion, []byte) {
+func companionOf(t *testing.T, api *s3.Client, bucket, key string) (*format.Companion, []byte) {
 	t.Helper()
-	out, err := api.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key + envelope.CompanionSuffix)})
+	out, err := api.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key + format.CompanionSuffix)})
 	require.NoError(t, err, "reading the companion of %s", key)
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	require.NoError(t, err)
-	comp, err := envelope.ParseCompanion(b)
+	comp, err := format.ParseCompanion(b)
 	require.NoError(t, err)
 	return comp, b
 }
@@ -94,7 +95,7 @@ func companionOf(t *testing.T, api *s3.Client, bucket, key string) (*envelope.Co
 func dataKeyOf(t *testing.T, api *s3.Client, kr keyring.Keyring, bucket, key string) []byte {
 	t.Helper()
 	comp, _ := companionOf(t, api, bucket, key)
-	k, err := envelope.OpenCustomerKey(context.Background(), kr, &comp.Keys[0])
+	k, err := format.OpenCustomerKey(context.Background(), kr, &comp.Keys[0])
 	require.NoError(t, err)
 	return k
 }
@@ -223,11 +224,11 @@ func TestSSECKMS(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(body, got))
 	comp, _ := companionOf(t, api, bucket, "kms")
-	require.Equal(t, envelope.WrapKMSContext, comp.Keys[0].Algorithm)
-	require.Equal(t, envelope.ContentSSEC, comp.Keys[0].Description[keyring.ReservedContextKey])
+	require.Equal(t, format.WrapKMSContext, comp.Keys[0].Algorithm)
+	require.Equal(t, format.ContentSSEC, comp.Keys[0].Description[keyring.ReservedContextKey])
 
 	// A data key wrapped for SSE-C is not a client-side content key.
-	_, err = kr.Unwrap(context.Background(), &comp.Keys[0], envelope.ContentAESGCMCommit)
+	_, err = kr.Unwrap(context.Background(), &comp.Keys[0], format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 }
 
@@ -584,7 +585,7 @@ type faultyPuts struct {
 var errInjected = errors.New("injected failure")
 
 func (f *faultyPuts) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if strings.HasSuffix(aws.ToString(in.Key), envelope.CompanionSuffix) {
+	if strings.HasSuffix(aws.ToString(in.Key), format.CompanionSuffix) {
 		if f.beforeCompanion != nil {
 			f.beforeCompanion()
 		}
@@ -653,7 +654,7 @@ func TestSSECFailedWrites(t *testing.T) {
 	f := &faultyPuts{Client: api, put: func() string { return "fail" }}
 	_, err := sseClient(t, f, kr).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("f/first"), Body: strings.NewReader("x")})
 	require.ErrorIs(t, err, errInjected)
-	_, err = api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("f/first" + envelope.CompanionSuffix)})
+	_, err = api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("f/first" + format.CompanionSuffix)})
 	var nf *types.NotFound
 	require.ErrorAs(t, err, &nf)
 }

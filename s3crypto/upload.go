@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -150,11 +151,11 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 		// The shape of the object's format, to size parts before a data
 		// key is made (a body that fits one part goes through PutObject,
 		// which makes its own).
-		shape := &envelope.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
-		align := int64(envelope.TagSize)
+		shape := &format.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
+		align := int64(format.TagSize)
 		if shape.Format == envelope.FormatSegmented {
 			if shape.SegmentSize == 0 {
-				shape.SegmentSize = envelope.DefaultSegmentSize
+				shape.SegmentSize = format.DefaultSegmentSize
 			}
 			align = int64(shape.SegmentSize)
 		}
@@ -175,7 +176,7 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	up := &upload{
 		u: u, in: in, name: name, optFns: optFns, current: current, src: bodyReader{body},
 		size: size, partSize: partSize, concurrency: concurrency,
-		bufSize: int(bufSize) + envelope.TagSize,
+		bufSize: int(bufSize) + format.TagSize,
 	}
 	return up.run(ctx)
 }
@@ -374,7 +375,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 // envelope goes there.
 func (up *upload) startSealer(ctx context.Context) (meta map[string]string, instruction []byte, err error) {
 	c := up.u.c
-	sealer, err := envelope.NewSealer(ctx, up.current, c.opts.Config)
+	sealer, err := format.NewSealer(ctx, up.current, c.opts.Config)
 	if err != nil {
 		return nil, nil, err
 	}

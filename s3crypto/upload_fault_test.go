@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -350,7 +351,7 @@ func TestUploadPartRetried(t *testing.T) {
 				}
 				if v.format != s3crypto.FormatSegmented {
 					require.Equal(t, s3crypto.MinPartSize, parts[1][0].size)
-					require.Equal(t, tail+envelope.TagSize, parts[4][0].size, "the last part carries the tag")
+					require.Equal(t, tail+format.TagSize, parts[4][0].size, "the last part carries the tag")
 				}
 				// The stored body is the parts as sent, in order.
 				stored, _ := rawObject(t, raw, bucket, key)
@@ -608,7 +609,7 @@ func TestDownloadFaults(t *testing.T) {
 	ctx := context.Background()
 	kr, theirs := masterKeys(t)[0], masterKeys(t)[0]
 	const size = 6<<20 + 777
-	const segSize = envelope.DefaultSegmentSize
+	const segSize = format.DefaultSegmentSize
 	for _, v := range faultVariants {
 		segmented := v.format == s3crypto.FormatSegmented
 		// store uploads size random bytes to key with a plain client.
@@ -879,7 +880,7 @@ func TestUploadAttributes(t *testing.T) {
 		}
 	}
 
-	for _, reserved := range []string{"x-amz-key-v2", "X-Amz-Cek-Alg", "x-amz-c", envelope.InstructionMarker} {
+	for _, reserved := range []string{"x-amz-key-v2", "X-Amz-Cek-Alg", "x-amz-c", format.InstructionMarker} {
 		for _, size := range []int{10, 2*s3crypto.MinPartSize + 1} {
 			for _, v := range faultVariants {
 				t.Run(fmt.Sprintf("reserved/%s/%v/%d", reserved, v, size), func(t *testing.T) {

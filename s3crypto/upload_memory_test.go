@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -128,11 +128,11 @@ func (z *zeros) Seek(off int64, whence int) (int64, error) {
 
 // partPlaintext is the plaintext length of a part of ct stored bytes
 // (without the V2/V3 tag: the caller removes it from the last part).
-func partPlaintext(t testing.TB, format s3crypto.Format, ct int64, last bool) int64 {
-	if format != s3crypto.FormatSegmented {
+func partPlaintext(t testing.TB, f s3crypto.Format, ct int64, last bool) int64 {
+	if f != s3crypto.FormatSegmented {
 		return ct
 	}
-	stride := int64(envelope.DefaultSegmentSize + 16)
+	stride := int64(format.DefaultSegmentSize + 16)
 	if !last {
 		require.Zero(t, ct%stride, "a part that does not end the object is not whole segments")
 	}
@@ -154,7 +154,7 @@ func TestUploadPartSizing(t *testing.T) {
 	ctx := context.Background()
 	align := func(f s3crypto.Format) int64 {
 		if f == s3crypto.FormatSegmented {
-			return envelope.DefaultSegmentSize
+			return format.DefaultSegmentSize
 		}
 		return 16
 	}
@@ -237,7 +237,7 @@ func TestUploadPartSizing(t *testing.T) {
 				last := int(n) == parts
 				ct := api.sizes[n]
 				if last && tc.format != s3crypto.FormatSegmented {
-					ct -= envelope.TagSize
+					ct -= format.TagSize
 				}
 				pt := partPlaintext(t, tc.format, ct, last)
 				if last {

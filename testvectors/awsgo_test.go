@@ -62,6 +62,7 @@ import (
 	v4materials "github.com/aws/amazon-s3-encryption-client-go/v4/materials"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -240,19 +241,19 @@ func inspectObject(t testing.TB, s3c *s3.Client, bucket, key string) storedObjec
 	}
 	so := storedObject{storage: "metadata", fields: map[string]string{}, meta: meta}
 	for k, v := range meta {
-		if envelope.IsEnvelopeKey(k) {
+		if format.IsEnvelopeKey(k) {
 			so.fields[k] = v
 		}
 	}
-	if _, ok := headMetadata(t, s3c, bucket, key+envelope.InstructionSuffix); ok {
+	if _, ok := headMetadata(t, s3c, bucket, key+format.InstructionSuffix); ok {
 		so.storage = "instruction"
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		b, err := readBody(s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key + envelope.InstructionSuffix)}))
+		b, err := readBody(s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key + format.InstructionSuffix)}))
 		if err != nil {
 			t.Fatalf("reading %s.instruction: %v", key, err)
 		}
-		m, err := envelope.ParseInstruction(b)
+		m, err := format.ParseInstruction(b)
 		if err != nil {
 			t.Fatalf("parsing %s.instruction: %v", key, err)
 		}

@@ -46,7 +46,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -168,8 +168,8 @@ func mpUpload(t testing.TB, c *s3crypto.Client, s3c *s3.Client, bucket, key stri
 	if err != nil {
 		t.Fatalf("HeadObject %s: %v", key, err)
 	}
-	if got := aws.ToInt64(head.ContentLength); got != int64(mc.size)+envelope.TagSize {
-		t.Errorf("%s: stored %d bytes, want %d (plaintext + tag)", key, got, mc.size+envelope.TagSize)
+	if got := aws.ToInt64(head.ContentLength); got != int64(mc.size)+format.TagSize {
+		t.Errorf("%s: stored %d bytes, want %d (plaintext + tag)", key, got, mc.size+format.TagSize)
 	}
 	etag := strings.Trim(aws.ToString(head.ETag), `"`)
 	if want > 1 {
@@ -437,7 +437,7 @@ func mpStoreTampered(t testing.TB, s3c *s3.Client, bucket, src, dst string, at i
 	var parts []types.CompletedPart
 	for off, n := 0, int32(1); off < len(stored); n++ {
 		end := off + mpPartSize
-		if len(stored)-envelope.TagSize-off <= mpPartSize {
+		if len(stored)-format.TagSize-off <= mpPartSize {
 			end = len(stored) // the last part: the rest of the plaintext, and the tag
 		}
 		up, err := s3c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(dst),
@@ -468,7 +468,7 @@ func TestMultipartTamperedRefused(t *testing.T) {
 	keyID := newKMSKey(t, kc)
 	mc := mpCase{16<<20 + 17, 4, true}
 	pt := mpPlaintextOf(t, mc.size)
-	stored := mc.size + envelope.TagSize
+	stored := mc.size + format.TagSize
 	flips := []struct {
 		name string
 		at   int
@@ -601,7 +601,7 @@ func TestMultipartDownloaderReadsAWSGo(t *testing.T) {
 					t.Fatalf("Downloader reading %v's %s object: %d bytes, SHA-256 %x; want %d bytes, %x", w, wantFormat, n, h.Sum(nil)[:8], size, pt.sum[:8])
 				}
 				ranges := api.take()
-				wantRanges := (size + envelope.TagSize + rangeSize - 1) / rangeSize
+				wantRanges := (size + format.TagSize + rangeSize - 1) / rangeSize
 				if len(ranges) != wantRanges || slices.Contains(ranges, "") {
 					t.Errorf("Downloader made GETs with ranges %q; want %d ranged GETs of %d bytes", ranges, wantRanges, rangeSize)
 				}

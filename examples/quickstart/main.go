@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,15 +91,23 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if bytes.Contains(stored, []byte("confidential")) || len(stored) != len(secret)+envelope.TagSize {
+	const gcmTag = 16 // bytes
+	if bytes.Contains(stored, []byte("confidential")) || len(stored) != len(secret)+gcmTag {
 		return errors.New("the stored object is not the expected ciphertext")
 	}
-	say("   stored: %d bytes of ciphertext (plaintext + %d-byte GCM tag), no plaintext in it", len(stored), envelope.TagSize)
+	say("   stored: %d bytes of ciphertext (plaintext + %d-byte GCM tag), no plaintext in it", len(stored), gcmTag)
+	// The envelope package reads it without any S3 client.
+	env, err := envelope.Decode(meta, nil)
+	if err != nil {
+		return err
+	}
+	fields, err := env.Metadata()
+	if err != nil {
+		return err
+	}
 	say("   envelope, in the object's user metadata (x-amz-meta-*):")
-	for _, k := range slices.Sorted(maps.Keys(meta)) {
-		if envelope.IsEnvelopeKey(k) {
-			say("     %-7s = %-42s %s", k, abbrev(meta[k]), fieldNames[k])
-		}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		say("     %-7s = %-42s %s", k, abbrev(meta[k]), fieldNames[k])
 	}
 	// A body of unknown length (a pipe, a generator) is encrypted into a
 	// spool first (memory, then a temp file), so the SDK can sign and retry it.
@@ -169,16 +178,16 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	if err := ob.roundTrip(v2, "v2.txt", fixed([]byte("for an older S3 Encryption Client\n"))); err != nil {
 		return err
 	}
-	ins, _, err := ob.rawGet("v2.txt" + envelope.InstructionSuffix)
+	ins, _, err := ob.rawGet("v2.txt.instruction")
 	if err != nil {
 		return err
 	}
-	fields, err := envelope.ParseInstruction(ins)
-	if err != nil {
+	var insFields map[string]string
+	if err := json.Unmarshal(ins, &insFields); err != nil {
 		return err
 	}
-	say("   PUT+GET v2.txt (format %s): decrypted intact; envelope in v2.txt%s (%d bytes of JSON):\n     %s",
-		v2.Options().Format, envelope.InstructionSuffix, len(ins), strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+	say("   PUT+GET v2.txt (format %s): decrypted intact; envelope in v2.txt.instruction (%d bytes of JSON):\n     %s",
+		v2.Options().Format, len(ins), strings.Join(slices.Sorted(maps.Keys(insFields)), ", "))
 
 	say("== 5. The segmented format: authenticated ranges and random access")
 	seg, err := newClient(raw, []keyring.Keyring{key2026}, func(o *s3crypto.Options) {

@@ -66,7 +66,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -380,8 +379,8 @@ func parseDesc(s string) (map[string]string, error) {
 		return nil, nil
 	}
 	if strings.HasPrefix(s, "{") {
-		d, err := envelope.ParseDescription(s)
-		if err != nil {
+		var d map[string]string
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
 			return nil, fmt.Errorf("%w: description %s: %v", errUsage, s, err)
 		}
 		return d, nil
@@ -401,7 +400,11 @@ func describe(k keyring.Keyring) string {
 	if km, ok := k.(*keyring.KMS); ok {
 		return "kms:" + km.KeyID()
 	}
-	return envelope.EncodeDescription(k.Description())
+	b, err := json.Marshal(k.Description()) // keys sorted
+	if err != nil {
+		return fmt.Sprint(k.Description())
+	}
+	return string(b)
 }
 
 func readCheckpoint(path string) (*s3crypto.RewrapCheckpoint, error) {

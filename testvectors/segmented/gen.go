@@ -30,6 +30,7 @@ import (
 	"strconv"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -242,9 +243,9 @@ func (o *object) metadata() map[string]string {
 	return map[string]string{
 		"x-s3e-v": "1",
 		"x-s3e-s": strconv.Itoa(o.size),
-		"x-s3e-k": enc(wrap(o.dataKey, envelope.ContentSegmented)),
-		"x-s3e-w": envelope.WrapAESGCM,
-		"x-s3e-m": envelope.EncodeDescription(MasterKeyDescription),
+		"x-s3e-k": enc(wrap(o.dataKey, format.ContentSegmented)),
+		"x-s3e-w": format.WrapAESGCM,
+		"x-s3e-m": format.EncodeDescription(MasterKeyDescription),
 		"x-s3e-i": enc(o.objectID),
 		"x-s3e-d": enc(o.commitment),
 	}
@@ -270,22 +271,22 @@ func checkWrap() error {
 	if err != nil {
 		return err
 	}
-	w := wrap(dataKeyA, envelope.ContentSegmented)
-	got, err := kr.Unwrap(ctx, &envelope.WrappedKey{Algorithm: envelope.WrapAESGCM, Ciphertext: w}, envelope.ContentSegmented)
+	w := wrap(dataKeyA, format.ContentSegmented)
+	got, err := kr.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapAESGCM, Ciphertext: w}, format.ContentSegmented)
 	if err != nil || !bytes.Equal(got, dataKeyA) {
 		return fmt.Errorf("keyring.AES does not unwrap the generator's wrap: %v", err)
 	}
-	theirs, err := kr.Wrap(ctx, dataKeyA, envelope.ContentSegmented)
+	theirs, err := kr.Wrap(ctx, dataKeyA, format.ContentSegmented)
 	if err != nil {
 		return err
 	}
 	block, _ := aes.NewCipher(MasterKey)
 	g, _ := cipher.NewGCM(block)
 	c := theirs.Ciphertext
-	if len(c) != len(w) || theirs.Algorithm != envelope.WrapAESGCM {
+	if len(c) != len(w) || theirs.Algorithm != format.WrapAESGCM {
 		return fmt.Errorf("keyring.AES.Wrap made %d bytes of %s, the generator %d", len(c), theirs.Algorithm, len(w))
 	}
-	if k, err := g.Open(nil, c[:12], c[12:], []byte(envelope.ContentSegmented)); err != nil || !bytes.Equal(k, dataKeyA) {
+	if k, err := g.Open(nil, c[:12], c[12:], []byte(format.ContentSegmented)); err != nil || !bytes.Equal(k, dataKeyA) {
 		return fmt.Errorf("keyring.AES.Wrap's output is not IV || GCM(data key, AAD S3ESEG1): %v", err)
 	}
 	return nil
@@ -443,12 +444,12 @@ func vectors() []built {
 		func(m map[string]string) { flip(m, "x-s3e-i") }, ErrAuthentication, StageOpen)
 	meta("wrap_other_content_algorithm", "x-s3e-k is the data key wrapped with AES/GCM binding content algorithm AES/GCM/NoPadding (V2's) instead of S3ESEG1: the wrap does not open for S3ESEG1.",
 		func(m map[string]string) {
-			m["x-s3e-k"] = base64.StdEncoding.EncodeToString(wrap(dataKeyA, envelope.ContentAESGCM))
+			m["x-s3e-k"] = base64.StdEncoding.EncodeToString(wrap(dataKeyA, format.ContentAESGCM))
 		}, ErrAuthentication, StageOpen)
 	meta("wrong_version", "x-s3e-v is \"2\": a version of the format this reader does not know.",
 		func(m map[string]string) { m["x-s3e-v"] = "2" }, ErrUnsupported, StageDecode)
 	meta("legacy_wrap", "x-s3e-w is \"AESWrap\" (RFC 3394), a legacy wrap that binds no content algorithm: never allowed with this format, whatever the options.",
-		func(m map[string]string) { m["x-s3e-w"] = envelope.WrapLegacyAESWrap }, ErrUnsupported, StageDecode)
+		func(m map[string]string) { m["x-s3e-w"] = format.WrapLegacyAESWrap }, ErrUnsupported, StageDecode)
 	meta("bad_segment_size", "x-s3e-s is 5000, not a power of two.",
 		func(m map[string]string) { m["x-s3e-s"] = "5000" }, ErrMalformed, StageDecode)
 	meta("aws_fields_mixed", "An AWS envelope field, x-amz-iv (12 bytes), beside the segmented envelope.",
@@ -464,7 +465,7 @@ func vectors() []built {
 func lengthLies() built {
 	const name = "length_lies"
 	o := std(name, 3*s+7)
-	v := ok(name, "An honest 3*S+7-byte object (4 segments, body C = 3*(S+16)+23 = 12359 bytes) read through envelope.OpenRange and envelope.NewReaderAt with body sizes that lie. Read whole it is fine. A range that stays inside segments the lie does not touch reads fine; a range that reaches the claimed end fails, because the segment claimed to be last was not sealed as the last (or is not whole); NewReaderAt opens the claimed last segment first and so fails when it is made.", o)
+	v := ok(name, "An honest 3*S+7-byte object (4 segments, body C = 3*(S+16)+23 = 12359 bytes) read through format.OpenRange and format.NewReaderAt with body sizes that lie. Read whole it is fine. A range that stays inside segments the lie does not touch reads fine; a range that reaches the claimed end fails, because the segment claimed to be last was not sealed as the last (or is not whole); NewReaderAt opens the claimed last segment first and so fails when it is made.", o)
 	pt := o.plaintext
 	c := int64(len(v.body))
 	rng := func(note string, claimed int64, source string, off, n int64, expect string, released []byte) Range {

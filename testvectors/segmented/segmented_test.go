@@ -33,6 +33,7 @@ import (
 	"testing"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/testvectors/segmented"
 )
@@ -198,7 +199,7 @@ func TestLibrary(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			ctx := context.Background()
 			kr := v.keyring(t)
-			env, err := envelope.Decode(v.Metadata, nil)
+			env, err := format.Decode(v.Metadata, nil)
 			if v.FailsAt == segmented.StageDecode {
 				checkOutcome(t, "Decode", err, v.Expect)
 				if v.ReleasedLength != 0 {
@@ -216,7 +217,7 @@ func TestLibrary(t *testing.T) {
 				name string
 				read func(io.Reader) (*counter, error)
 			}{{"Read", drain}, {"WriteTo", copyOut}} {
-				p, err := envelope.Open(ctx, env, kr, envelope.Config{}, bytes.NewReader(v.body))
+				p, err := format.Open(ctx, env, kr, format.Config{}, bytes.NewReader(v.body))
 				if v.FailsAt == segmented.StageOpen {
 					checkOutcome(t, "Open", err, v.Expect)
 					if p != nil {
@@ -247,9 +248,9 @@ func TestLibrary(t *testing.T) {
 }
 
 // checkReaderAtTrueSize reads an OK vector at random with its true size.
-func checkReaderAtTrueSize(t *testing.T, env *envelope.Envelope, kr *keyring.AES, v *vector) {
+func checkReaderAtTrueSize(t *testing.T, env *format.Envelope, kr *keyring.AES, v *vector) {
 	t.Helper()
-	ra, err := envelope.NewReaderAt(context.Background(), env, kr, envelope.Config{}, bytes.NewReader(v.body), int64(len(v.body)))
+	ra, err := format.NewReaderAt(context.Background(), env, kr, format.Config{}, bytes.NewReader(v.body), int64(len(v.body)))
 	if err != nil {
 		t.Fatalf("NewReaderAt: %v", err)
 	}
@@ -287,7 +288,7 @@ func section(src []byte, start, end int64) []byte {
 
 // checkRanges reads a vector's Ranges through OpenRange and its ReaderAt
 // cases through NewReaderAt.
-func checkRanges(t *testing.T, env *envelope.Envelope, kr *keyring.AES, v *vector) {
+func checkRanges(t *testing.T, env *format.Envelope, kr *keyring.AES, v *vector) {
 	t.Helper()
 	for i, r := range v.Ranges {
 		subtest(t, fmt.Sprintf("ranges[%d]", i), func(t reporter) {
@@ -303,7 +304,7 @@ func checkRanges(t *testing.T, env *envelope.Envelope, kr *keyring.AES, v *vecto
 
 // checkRange reads a range through OpenRange from the bytes a server holds
 // for the claimed size.
-func checkRange(t reporter, env *envelope.Envelope, kr *keyring.AES, v *vector, r segmented.Range) {
+func checkRange(t reporter, env *format.Envelope, kr *keyring.AES, v *vector, r segmented.Range) {
 	ctx := context.Background()
 	what := r.Note
 	src := source(v.body, r.Source, r.ClaimedSize)
@@ -311,7 +312,7 @@ func checkRange(t reporter, env *envelope.Envelope, kr *keyring.AES, v *vector, 
 	if err != nil {
 		// Only a size no writer produces is refused before reading.
 		checkOutcome(t, what+": CiphertextRange", err, r.Expect)
-		p, err := envelope.OpenRange(ctx, env, kr, envelope.Config{}, bytes.NewReader(src), r.ClaimedSize, r.Offset, r.Length)
+		p, err := format.OpenRange(ctx, env, kr, format.Config{}, bytes.NewReader(src), r.ClaimedSize, r.Offset, r.Length)
 		checkOutcome(t, what+": OpenRange", err, r.Expect)
 		if p != nil {
 			p.Close()
@@ -328,7 +329,7 @@ func checkRange(t reporter, env *envelope.Envelope, kr *keyring.AES, v *vector, 
 		name string
 		read func(io.Reader) (*counter, error)
 	}{{"Read", drain}, {"WriteTo", copyOut}} {
-		p, err := envelope.OpenRange(ctx, env, kr, envelope.Config{}, bytes.NewReader(section(src, start, end)), r.ClaimedSize, r.Offset, r.Length)
+		p, err := format.OpenRange(ctx, env, kr, format.Config{}, bytes.NewReader(section(src, start, end)), r.ClaimedSize, r.Offset, r.Length)
 		if err != nil {
 			t.Errorf("%s: OpenRange: %v", what, err)
 			return
@@ -345,10 +346,10 @@ func checkRange(t reporter, env *envelope.Envelope, kr *keyring.AES, v *vector, 
 
 // checkReaderAt makes a NewReaderAt over the bytes a server holds for the
 // claimed size.
-func checkReaderAt(t reporter, env *envelope.Envelope, kr *keyring.AES, v *vector, r segmented.ReaderAt) {
+func checkReaderAt(t reporter, env *format.Envelope, kr *keyring.AES, v *vector, r segmented.ReaderAt) {
 	what := r.Note
 	src := source(v.body, r.Source, r.ClaimedSize)
-	ra, err := envelope.NewReaderAt(context.Background(), env, kr, envelope.Config{}, bytes.NewReader(src), r.ClaimedSize)
+	ra, err := format.NewReaderAt(context.Background(), env, kr, format.Config{}, bytes.NewReader(src), r.ClaimedSize)
 	checkOutcome(t, what+": NewReaderAt", err, r.Expect)
 	if err != nil || r.Expect != segmented.OK {
 		return

@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 

@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 

@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 // Regression tests for the findings of the outside security review
 // (issue 13), named for them. Each failed before its fix.
@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 

@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 )
 
 var huge = flag.Bool("huge", false, "TestBeyondOnePass seals and opens 65 GiB (about a minute on 2 cores) instead of 1 GiB")

@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 )
 
 // TestSealParts: parts sealed in place, in any order and concurrently, then

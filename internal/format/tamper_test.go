@@ -1,4 +1,4 @@
-package envelope_test
+package format_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3envelope/s3envelope/envelope"
+	envelope "github.com/s3envelope/s3envelope/internal/format"
 )
 
 // TestTamperMatrix (issue 8) tampers with stored objects in every way a
