@@ -69,7 +69,8 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 	if o.Cipher != ClientSide && o.Cipher != ServerSideCustomerKey {
 		return nil, fmt.Errorf("s3crypto: %w: %v", envelope.ErrUnsupported, o.Cipher)
 	}
-	f, err := o.WriteFormat()
+	fc := format.Config(o.Config)
+	f, err := fc.WriteFormat()
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: %w", err)
 	}
@@ -82,6 +83,9 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 	}
 	return &Client{api: api, provider: p, opts: o}, nil
 }
+
+// cfg is the options' Config as the formats take it.
+func (c *Client) cfg() format.Config { return format.Config(c.opts.Config) }
 
 // Options returns a copy of the client's options, with Format resolved.
 func (c *Client) Options() Options { return c.opts }
@@ -123,7 +127,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	if current == nil {
 		return nil, fmt.Errorf("s3crypto: PutObject: %w: the provider has no current master key", envelope.ErrNoMasterKey)
 	}
-	sealer, err := format.NewSealer(ctx, current, c.opts.Config)
+	sealer, err := format.NewSealer(ctx, current, c.cfg())
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
 	}
@@ -374,7 +378,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err := boundLength(env, out.ContentLength); err != nil {
 		return fail(err)
 	}
-	pt, err := format.Open(ctx, env, c.provider, c.opts.Config, out.Body)
+	pt, err := format.Open(ctx, env, c.provider, c.cfg(), out.Body)
 	if err != nil {
 		return fail(err)
 	}

@@ -103,7 +103,7 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 		fetching.Wait()
 	}()
 
-	pt, err := format.Open(ctx, env, c.provider, c.opts.Config, pr)
+	pt, err := format.Open(ctx, env, c.provider, c.cfg(), pr)
 	if err != nil {
 		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3envelope/s3envelope/envelope"
-	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // Format is the object format written for new objects.
@@ -48,7 +47,7 @@ type Options struct {
 	// (EnableLegacyUnauthenticatedModes, EnableLegacyWrappingAlgorithms) and
 	// the spool settings (SpoolDir, SpoolMemory, SpoolLimit); its fields
 	// are promoted.
-	format.Config
+	envelope.Config
 
 	// InstructionFile writes each new object's envelope to a separate object,
 	// <key>.instruction, instead of the object's metadata. Reading always

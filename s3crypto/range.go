@@ -242,7 +242,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 	if _, err := io.CopyN(io.Discard, out.Body, start-fetchFirst); err != nil {
 		return fail(shortBody(err))
 	}
-	pt, err := format.OpenRange(ctx, env, c.provider, c.opts.Config, announced(out.Body, end-start), size, off, n)
+	pt, err := format.OpenRange(ctx, env, c.provider, c.cfg(), announced(out.Body, end-start), size, off, n)
 	if err != nil {
 		return fail(err)
 	}
@@ -345,7 +345,7 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 	}
 	req.ChecksumMode = ""
 	src := &rangeSource{ctx: ctx, api: c.api, in: req, optFns: rangedOptFns(optFns), name: name}
-	r, err := format.NewReaderAt(ctx, env, c.provider, c.opts.Config, src, aws.ToInt64(head.ContentLength))
+	r, err := format.NewReaderAt(ctx, env, c.provider, c.cfg(), src, aws.ToInt64(head.ContentLength))
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w", name, err)
 	}

@@ -375,7 +375,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 // envelope goes there.
 func (up *upload) startSealer(ctx context.Context) (meta map[string]string, instruction []byte, err error) {
 	c := up.u.c
-	sealer, err := format.NewSealer(ctx, up.current, c.opts.Config)
+	sealer, err := format.NewSealer(ctx, up.current, c.cfg())
 	if err != nil {
 		return nil, nil, err
 	}
