@@ -20,9 +20,9 @@ import (
 	"github.com/s3envelope/s3envelope/materials"
 )
 
-// MaxMetadataSize is S3's limit on an object's user metadata: the UTF-8
+// maxMetadataSize is S3's limit on an object's user metadata: the UTF-8
 // bytes of every key and value, summed.
-const MaxMetadataSize = 2048
+const maxMetadataSize = 2048
 
 // ErrPlaintextChecksum is returned by PutObject when the input carries a
 // precomputed ContentMD5 or Checksum* value. Such a value describes the
@@ -303,13 +303,13 @@ func mergeMetadata(user, env map[string]string) (map[string]string, error) {
 		out[k] = v
 	}
 	maps.Copy(out, env)
-	if size := metadataSize(out); size > MaxMetadataSize {
-		return nil, fmt.Errorf("%w: metadata with the envelope is %d bytes, over S3's %d; store the envelope in an instruction file (Options.InstructionFile)", envelope.ErrTooLarge, size, MaxMetadataSize)
+	if size := metadataSize(out); size > maxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata with the envelope is %d bytes, over S3's %d; store the envelope in an instruction file (Options.InstructionFile)", envelope.ErrTooLarge, size, maxMetadataSize)
 	}
 	return out, nil
 }
 
-// metadataSize is what S3 counts against MaxMetadataSize.
+// metadataSize is what S3 counts against maxMetadataSize.
 func metadataSize(m map[string]string) int {
 	n := 0
 	for k, v := range m {

@@ -28,10 +28,10 @@ func TestRoundTripInProcess(t *testing.T) {
 func TestNewRejectsContradictions(t *testing.T) {
 	kr := masterKeys(t)[0]
 	for _, fn := range []func(*s3crypto.Options){
-		func(o *s3crypto.Options) { o.Format = s3crypto.FormatV2 },
+		func(o *s3crypto.Options) { o.Format = envelope.FormatV2 },
 		func(o *s3crypto.Options) {
-			o.Format = s3crypto.FormatV3
-			o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+			o.Format = envelope.FormatV3
+			o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt
 		},
 	} {
 		_, err := s3crypto.New(newMemS3(), provider(t, kr), fn)
@@ -39,7 +39,7 @@ func TestNewRejectsContradictions(t *testing.T) {
 	}
 	c, err := s3crypto.New(newMemS3(), provider(t, kr))
 	require.NoError(t, err)
-	require.Equal(t, s3crypto.FormatV3, c.Options().Format)
+	require.Equal(t, envelope.FormatV3, c.Options().Format)
 	_, err = s3crypto.New(nil, provider(t, kr))
 	require.Error(t, err)
 }

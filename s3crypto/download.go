@@ -16,11 +16,10 @@ import (
 
 // DownloaderOptions configure a Downloader.
 type DownloaderOptions struct {
-	// PartSize is the stored bytes fetched by one ranged GET; zero means
-	// DefaultPartSize.
+	// PartSize is the stored bytes fetched by one ranged GET; zero means 8 MiB.
 	PartSize int64
 	// Concurrency is the number of ranged GETs in flight; zero means
-	// DefaultConcurrency. A download holds about Concurrency × PartSize of
+	// 5. A download holds about Concurrency × PartSize of
 	// ciphertext, plus the spool of a V2/V3 object.
 	Concurrency int
 	// Progress, if set, is called as plaintext is written, with the bytes
@@ -144,11 +143,11 @@ func (d *Downloader) downloadSSEC(ctx context.Context, w io.Writer, in *s3.GetOb
 func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInput, size int64, optFns []func(*s3.Options), name string) error {
 	partSize := d.opts.PartSize
 	if partSize <= 0 {
-		partSize = DefaultPartSize
+		partSize = defaultPartSize
 	}
 	concurrency := d.opts.Concurrency
 	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
+		concurrency = defaultConcurrency
 	}
 	parts := int((size + partSize - 1) / partSize)
 	if parts == 0 {

@@ -233,7 +233,7 @@ func TestFinding03SSECDataKeyNeverOpensAClientSideObject(t *testing.T) {
 		}})
 		require.NoError(t, err)
 		c := newClient(t, api, kr, func(o *s3crypto.Options) {
-			o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+			o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt
 			o.EnableLegacyWrappingAlgorithms = true
 			o.EnableLegacyUnauthenticatedModes = true
 		})
@@ -253,7 +253,7 @@ func TestFinding04InstructionFileCannotDowngradeV3(t *testing.T) {
 	v3 := newClient(t, api, kr, func(o *s3crypto.Options) { o.InstructionFile = true })
 	v2 := newClient(t, api, kr, func(o *s3crypto.Options) {
 		o.InstructionFile = true
-		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+		o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt
 	})
 	put(t, v3, bucket, "v3", strings.NewReader("committed"))
 	put(t, v2, bucket, "v2", strings.NewReader("other"))
@@ -262,7 +262,7 @@ func TestFinding04InstructionFileCannotDowngradeV3(t *testing.T) {
 		CopySource: aws.String(bucket + "/v2" + format.InstructionSuffix)})
 	require.NoError(t, err)
 	unwraps := &countingUnwraps{Provider: provider(t, kr)}
-	reader, err := s3crypto.New(api, unwraps, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
+	reader, err := s3crypto.New(api, unwraps, func(o *s3crypto.Options) { o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt })
 	require.NoError(t, err)
 	_, err = get(reader, bucket, "v3")
 	require.ErrorIs(t, err, envelope.ErrMalformed)
@@ -329,7 +329,7 @@ func TestFinding06WritersKMSCmkIDRoundTrips(t *testing.T) {
 func TestFinding07HugeClaimedSizeIsTooLarge(t *testing.T) {
 	api, bucket := realS3(t)
 	kr := newAES(t, "a")
-	for _, f := range []s3crypto.Format{s3crypto.FormatV2, s3crypto.FormatV3} {
+	for _, f := range []envelope.Format{envelope.FormatV2, envelope.FormatV3} {
 		v := variant{format: f}
 		key := "huge/" + f.String()
 		put(t, newClient(t, api, kr, v.apply), bucket, key, bytes.NewReader(random(1000)))
@@ -348,7 +348,7 @@ func TestFinding07HugeClaimedSizeIsTooLarge(t *testing.T) {
 		})
 		c := newClient(t, l.client(t, false), kr, func(o *s3crypto.Options) {
 			o.EnableLegacyUnauthenticatedModes = true
-			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+			o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 		})
 		ctx := context.Background()
 		for _, rng := range []string{"bytes=-10", "bytes=0-9", "bytes=100-"} {
@@ -369,7 +369,7 @@ func TestFinding08CloseBodyDuringRead(t *testing.T) {
 	api, bucket := realS3(t)
 	kr := newAES(t, "a")
 	ctx := context.Background()
-	for _, v := range []variant{{s3crypto.FormatV3, false}, {s3crypto.FormatSegmented, false}} {
+	for _, v := range []variant{{envelope.FormatV3, false}, {envelope.FormatSegmented, false}} {
 		c := newClient(t, api, kr, v.apply, func(o *s3crypto.Options) { o.SpoolMemory = 1 << 20 })
 		pt := random(4 << 20)
 		key := "close/" + v.String()
@@ -412,9 +412,9 @@ func TestFinding09ShortRangedBodyIsTyped(t *testing.T) {
 	pt := random(300 << 10)
 	opts := func(o *s3crypto.Options) {
 		o.EnableLegacyUnauthenticatedModes = true
-		o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+		o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 	}
-	for _, f := range []s3crypto.Format{s3crypto.FormatSegmented, s3crypto.FormatV3, s3crypto.FormatV2} {
+	for _, f := range []envelope.Format{envelope.FormatSegmented, envelope.FormatV3, envelope.FormatV2} {
 		v := variant{format: f}
 		key := "short/" + f.String()
 		put(t, newClient(t, api, kr, v.apply), bucket, key, bytes.NewReader(pt))
@@ -442,14 +442,14 @@ func TestFinding09ShortRangedBodyIsTyped(t *testing.T) {
 				if err == nil {
 					// Only when the cut spared the bytes the range needs
 					// (a V2/V3 fetch may be wider; a segmented one is exact).
-					require.True(t, !short.Load() || f != s3crypto.FormatSegmented, "%v %s cut by %d read without error", f, rng, cut)
+					require.True(t, !short.Load() || f != envelope.FormatSegmented, "%v %s cut by %d read without error", f, rng, cut)
 					require.True(t, bytes.Equal(want, got), "%v %s: wrong bytes without an error", f, rng)
 					continue
 				}
 				require.True(t, errors.Is(err, envelope.ErrAuthentication) || errors.Is(err, envelope.ErrMalformed), "%v %s cut by %d: %v", f, rng, cut, err)
 				require.True(t, bytes.HasPrefix(want, got), "%v %s: released bytes that are not the range's", f, rng)
 			}
-			if f == s3crypto.FormatSegmented {
+			if f == envelope.FormatSegmented {
 				ra, err := c.NewReaderAt(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 				if err == nil {
 					_, err = ra.ReadAt(make([]byte, 100<<10), 1000)
@@ -534,7 +534,7 @@ func TestFinding13RewrapOutcomeUnknownIsItsOwnError(t *testing.T) {
 	api, bucket := realS3(t)
 	oldKey, newKey := newAES(t, "old"), newAES(t, "new")
 	for _, instr := range []bool{true, false} {
-		v := variant{format: s3crypto.FormatV3, instruction: instr}
+		v := variant{format: envelope.FormatV3, instruction: instr}
 		key := "outcome/" + v.String()
 		body := random(1000)
 		put(t, newClient(t, api, oldKey, v.apply), bucket, key, bytes.NewReader(body))
@@ -602,11 +602,11 @@ func TestRewrapReportsAWriteTheServerDidNotGuard(t *testing.T) {
 		v         variant
 		multipart bool
 	}{
-		{"metadata, one part", variant{s3crypto.FormatV3, false}, false},
-		{"metadata, multipart", variant{s3crypto.FormatV3, false}, true},
-		{"segmented, multipart", variant{s3crypto.FormatSegmented, false}, true},
-		{"V3 instruction file", variant{s3crypto.FormatV3, true}, false},
-		{"V2 instruction file", variant{s3crypto.FormatV2, true}, false},
+		{"metadata, one part", variant{envelope.FormatV3, false}, false},
+		{"metadata, multipart", variant{envelope.FormatV3, false}, true},
+		{"segmented, multipart", variant{envelope.FormatSegmented, false}, true},
+		{"V3 instruction file", variant{envelope.FormatV3, true}, false},
+		{"V2 instruction file", variant{envelope.FormatV2, true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "unguarded/" + strings.ReplaceAll(tc.name, " ", "-")

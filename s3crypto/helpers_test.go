@@ -58,7 +58,7 @@ func wrapName(k keyring.Keyring) string {
 }
 
 type variant struct {
-	format      s3crypto.Format
+	format      envelope.Format
 	instruction bool
 }
 
@@ -73,12 +73,12 @@ func (v variant) String() string {
 func (v variant) apply(o *s3crypto.Options) {
 	o.Format = v.format
 	o.InstructionFile = v.instruction
-	if v.format == s3crypto.FormatV2 {
-		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+	if v.format == envelope.FormatV2 {
+		o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt
 	}
 }
 
-var variants = []variant{{s3crypto.FormatV2, false}, {s3crypto.FormatV2, true}, {s3crypto.FormatV3, false}, {s3crypto.FormatV3, true}}
+var variants = []variant{{envelope.FormatV2, false}, {envelope.FormatV2, true}, {envelope.FormatV3, false}, {envelope.FormatV3, true}}
 
 // provider is materials.NewProvider for a test.
 func provider(t testing.TB, cur keyring.Keyring, others ...keyring.Keyring) materials.Provider {
@@ -218,3 +218,12 @@ func largeRoundTrip(t *testing.T, c *s3crypto.Client, bucket string, size int64)
 }
 
 func isAuth(err error) bool { return errors.Is(err, envelope.ErrAuthentication) }
+
+// S3's multipart limits, and the Uploader's default part size, as the
+// tests count parts.
+const (
+	minPartSize        = 5 << 20
+	maxUploadParts     = 10000
+	defaultPartSize    = 8 << 20
+	defaultPartRetries = 2
+)

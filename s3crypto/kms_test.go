@@ -140,7 +140,7 @@ func kmsStoredEnvelope(t *testing.T, api *s3.Client, bucket, key string, v varia
 			fields[k] = val
 		}
 	}
-	if v.format == s3crypto.FormatV3 {
+	if v.format == envelope.FormatV3 {
 		return fields, "x-amz-t"
 	}
 	return fields, "x-amz-matdesc"
@@ -156,7 +156,7 @@ func kmsCheckStoredEnvelope(t *testing.T, api *s3.Client, bucket, key string, v 
 	if want == nil {
 		want = map[string]string{}
 	}
-	if v.format == s3crypto.FormatV3 {
+	if v.format == envelope.FormatV3 {
 		require.Equal(t, "12", f["x-amz-w"], "V3 wrap code for kms+context")
 		require.Equal(t, "115", f["x-amz-c"])
 		require.NotContains(t, f, "x-amz-m", "a KMS V3 object stores its context in x-amz-t")
@@ -355,7 +355,7 @@ func TestKMSLegacyWrapDowngrade(t *testing.T) {
 	api, bucket := realS3(t)
 	kc := realKMS(t)
 	kr := newKMSKeyring(t, kc, newKMSKey(t, kc))
-	v := variant{s3crypto.FormatV2, false}
+	v := variant{envelope.FormatV2, false}
 	c := newClient(t, api, kr, v.apply)
 	pt := random(100)
 	require.NoError(t, kmsPut(context.Background(), c, bucket, "k", pt))
@@ -417,10 +417,10 @@ func TestKMSDiscovery(t *testing.T) {
 	ctx := context.Background()
 	for _, v := range variants {
 		dc := newClient(t, api, disc, func(o *s3crypto.Options) {
-			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt // reads V2 and V3
+			o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt // reads V2 and V3
 		})
 		untrusting := newClient(t, api, elsewhere, func(o *s3crypto.Options) {
-			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+			o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 		})
 		for _, writerKey := range []string{keyA, alias} {
 			name := "key"
@@ -505,7 +505,7 @@ func TestKMSDisabledKey(t *testing.T) {
 			c := newClient(t, api, newKMSKeyring(t, kc, keyID), v.apply)
 			disc, err := keyring.NewKMSDiscovery(kc, localKMSAccount)
 			require.NoError(t, err)
-			dc := newClient(t, api, disc, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
+			dc := newClient(t, api, disc, func(o *s3crypto.Options) { o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt })
 			key := "kms-disabled/" + v.String()
 			pt := random(2000)
 			require.NoError(t, kmsPut(ctx, c, bucket, key, pt))
@@ -560,7 +560,7 @@ func TestKMSPolicy(t *testing.T) {
 	kc := realKMS(t)
 	kr := newKMSKeyring(t, kc, newKMSKey(t, kc))
 	for _, instr := range []bool{false, true} {
-		v := variant{s3crypto.FormatV2, instr}
+		v := variant{envelope.FormatV2, instr}
 		t.Run(v.String(), func(t *testing.T) {
 			key := "kms-policy/" + v.String()
 			pt := random(100)
@@ -568,7 +568,7 @@ func TestKMSPolicy(t *testing.T) {
 			got, err := get(newClient(t, api, kr), bucket, key)
 			require.ErrorIs(t, err, envelope.ErrPolicy)
 			require.Empty(t, got)
-			got, err = get(newClient(t, api, kr, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt }), bucket, key)
+			got, err = get(newClient(t, api, kr, func(o *s3crypto.Options) { o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt }), bucket, key)
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(pt, got))
 		})

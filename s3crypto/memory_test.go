@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -112,7 +114,7 @@ func TestPeakMemory(t *testing.T) {
 	const bound = 64 << 20
 	api := &diskS3{dir: t.TempDir(), meta: map[string]map[string]string{}}
 	v3 := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.SpoolDir = t.TempDir() })
-	seg := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.Format = s3crypto.FormatSegmented })
+	seg := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.Format = envelope.FormatSegmented })
 	ctx := context.Background()
 	runtime.GC()
 	var base runtime.MemStats

@@ -13,32 +13,6 @@ import (
 	"github.com/s3envelope/s3envelope/envelope"
 )
 
-// Format is the object format written for new objects.
-type Format = envelope.Format
-
-// Formats that Client writes. FormatV3 (key-committing) is the default;
-// FormatV2 is for readers that predate V3. FormatSegmented is this
-// library's own key-committing format (docs/segmented-format.md): released
-// segment by segment as it verifies, authenticated ranged reads and random
-// access (NewReaderAt), sealed and opened on several cores, no 64 GiB limit;
-// AWS's clients cannot read it.
-const (
-	FormatV2        = envelope.FormatV2
-	FormatV3        = envelope.FormatV3
-	FormatSegmented = envelope.FormatSegmented
-)
-
-// CommitmentPolicy decides which formats are written and read; see
-// envelope.CommitmentPolicy.
-type CommitmentPolicy = envelope.CommitmentPolicy
-
-// Commitment policies, as in AWS's v4 clients.
-const (
-	RequireEncryptRequireDecrypt = envelope.RequireEncryptRequireDecrypt
-	RequireEncryptAllowDecrypt   = envelope.RequireEncryptAllowDecrypt
-	ForbidEncryptAllowDecrypt    = envelope.ForbidEncryptAllowDecrypt
-)
-
 // Options configure a Client. The zero value is the strictest: V3 written,
 // only V3 read, envelopes in object metadata, no legacy algorithms.
 type Options struct {

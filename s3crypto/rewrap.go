@@ -140,7 +140,7 @@ type RewrapOutput struct {
 	Status RewrapStatus
 	// Format is the object's format (V2 or V3), unchanged by a rewrap; zero
 	// when the object is not encrypted.
-	Format Format
+	Format envelope.Format
 	// Storage is where the envelope is (and stays).
 	Storage EnvelopeStorage
 	// OldWrap and NewWrap are the wrap algorithms before and after (NewWrap
@@ -609,8 +609,8 @@ func replaceEnvelope(meta, env map[string]string) (map[string]string, error) {
 		out[k] = v
 	}
 	maps.Copy(out, env)
-	if size := metadataSize(out); size > MaxMetadataSize {
-		return nil, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, MaxMetadataSize)
+	if size := metadataSize(out); size > maxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, maxMetadataSize)
 	}
 	return out, nil
 }

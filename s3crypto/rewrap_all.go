@@ -17,9 +17,9 @@ import (
 // RewrapAllInput.MaxFailures allows; it stopped early.
 var ErrTooManyFailures = errors.New("s3crypto: RewrapAll stopped: too many objects failed")
 
-// DefaultRewrapConcurrency is how many objects RewrapAll rewraps at once
+// defaultRewrapConcurrency is how many objects RewrapAll rewraps at once
 // when RewrapAllInput.Concurrency is zero.
-const DefaultRewrapConcurrency = 8
+const defaultRewrapConcurrency = 8
 
 // RewrapAllInput says which objects RewrapAll rewraps, and how.
 type RewrapAllInput struct {
@@ -27,7 +27,7 @@ type RewrapAllInput struct {
 	// Prefix limits the walk to keys that start with it.
 	Prefix *string
 	// Concurrency is how many objects are rewrapped at once
-	// (DefaultRewrapConcurrency when zero).
+	// (8 when zero).
 	Concurrency int
 	// DryRun and EnforceRotation apply to every object (see RewrapInput).
 	// With DryRun, Rewrapped counts the objects that would be rewrapped.
@@ -243,7 +243,7 @@ func (w *walk) run(ctx context.Context) (*RewrapAllOutput, error) {
 	defer cancel(nil)
 	n := w.in.Concurrency
 	if n == 0 {
-		n = DefaultRewrapConcurrency
+		n = defaultRewrapConcurrency
 	}
 	events := make(chan walkEvent, 2*n+2)
 	w.window = make(chan struct{}, maxWindow+n)

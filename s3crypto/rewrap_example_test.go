@@ -7,6 +7,8 @@ import (
 	"log"
 	"os"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -31,7 +33,7 @@ func ExampleClient_RewrapAll() {
 	}
 	p := materials.NewProvider(cur, old)
 	c, err := s3crypto.New(api, p, func(o *s3crypto.Options) {
-		o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt // rewrap V2 objects too
+		o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt // rewrap V2 objects too
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -255,15 +255,15 @@ func TestRewrapRaces(t *testing.T) {
 		// trigger says whether r is the write to race with.
 		trigger func(r *http.Request, key string) bool
 	}{
-		{"metadata/CopyObject", variant{s3crypto.FormatV3, false}, 1000, false,
+		{"metadata/CopyObject", variant{envelope.FormatV3, false}, 1000, false,
 			func(r *http.Request, key string) bool { return isCopy(r, bucket, key) }},
-		{"V2-metadata/CopyObject", variant{s3crypto.FormatV2, false}, 1000, false,
+		{"V2-metadata/CopyObject", variant{envelope.FormatV2, false}, 1000, false,
 			func(r *http.Request, key string) bool { return isCopy(r, bucket, key) }},
-		{"instruction/PutObject", variant{s3crypto.FormatV3, true}, 1000, false,
+		{"instruction/PutObject", variant{envelope.FormatV3, true}, 1000, false,
 			func(r *http.Request, key string) bool {
 				return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 			}},
-		{"multipart/UploadPartCopy", variant{s3crypto.FormatV3, false}, 12 << 20, true,
+		{"multipart/UploadPartCopy", variant{envelope.FormatV3, false}, 12 << 20, true,
 			func(r *http.Request, key string) bool {
 				return isCopy(r, bucket, key) && r.URL.Query().Get("partNumber") == "2"
 			}},
@@ -314,13 +314,13 @@ func TestRewrapLostResponse(t *testing.T) {
 		multipart bool
 		write     func(r *http.Request, key string) bool
 	}{
-		{"metadata/CopyObject", variant{s3crypto.FormatV3, false}, 100, false,
+		{"metadata/CopyObject", variant{envelope.FormatV3, false}, 100, false,
 			func(r *http.Request, key string) bool { return isCopy(r, bucket, key) }},
-		{"instruction/PutObject", variant{s3crypto.FormatV2, true}, 100, false,
+		{"instruction/PutObject", variant{envelope.FormatV2, true}, 100, false,
 			func(r *http.Request, key string) bool {
 				return r.Method == http.MethodPut && objectKey(r, bucket) == key+format.InstructionSuffix
 			}},
-		{"multipart/Complete", variant{s3crypto.FormatV3, false}, 11 << 20, true,
+		{"multipart/Complete", variant{envelope.FormatV3, false}, 11 << 20, true,
 			func(r *http.Request, key string) bool {
 				return r.Method == http.MethodPost && objectKey(r, bucket) == key && r.URL.Query().Has("uploadId")
 			}},

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -169,7 +171,7 @@ func newRSA(t testing.TB, i int, kid string) *keyring.RSA {
 // cur (nil: read only) and others, that reads V2 and V3.
 func clientFor(t testing.TB, api s3crypto.S3API, cur keyring.Keyring, others []keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
 	t.Helper()
-	all := append([]func(*s3crypto.Options){func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt }}, opts...)
+	all := append([]func(*s3crypto.Options){func(o *s3crypto.Options) { o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt }}, opts...)
 	c, err := s3crypto.New(api, provider(t, cur, others...), all...)
 	require.NoError(t, err)
 	return c

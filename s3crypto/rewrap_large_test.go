@@ -72,7 +72,7 @@ func TestRewrapMultipartCopy(t *testing.T) {
 	raw, bucket := realS3(t)
 	ctx := context.Background()
 	old, cur := newRSA(t, 1, "old"), newAES(t, "new")
-	for _, v := range []variant{{s3crypto.FormatV3, false}, {s3crypto.FormatV2, false}} {
+	for _, v := range []variant{{envelope.FormatV3, false}, {envelope.FormatV2, false}} {
 		t.Run(v.String(), func(t *testing.T) {
 			key := "mp/" + v.String()
 			pt := random(12<<20 + 3)

@@ -27,15 +27,15 @@ import (
 
 // wrapFields are the envelope fields a rewrap may change, by format: the
 // wrapped key, its algorithm, and the description (x-amz-t for KMS).
-var wrapFields = map[s3crypto.Format][]string{
-	s3crypto.FormatV2: {"x-amz-key-v2", "x-amz-wrap-alg", "x-amz-matdesc"},
-	s3crypto.FormatV3: {"x-amz-3", "x-amz-w", "x-amz-m", "x-amz-t"},
+var wrapFields = map[envelope.Format][]string{
+	envelope.FormatV2: {"x-amz-key-v2", "x-amz-wrap-alg", "x-amz-matdesc"},
+	envelope.FormatV3: {"x-amz-3", "x-amz-w", "x-amz-m", "x-amz-t"},
 }
 
 // requireOnlyWrapChanged checks that two envelopes (metadata or parsed
 // instruction files) differ only in wrapFields, and that the wrapped key
 // did change.
-func requireOnlyWrapChanged(t testing.TB, f s3crypto.Format, before, after map[string]string) {
+func requireOnlyWrapChanged(t testing.TB, f envelope.Format, before, after map[string]string) {
 	t.Helper()
 	b, a := maps.Clone(before), maps.Clone(after)
 	require.NotEqual(t, b[wrapFields[f][0]], a[wrapFields[f][0]], "the wrapped key must change")
@@ -44,7 +44,7 @@ func requireOnlyWrapChanged(t testing.TB, f s3crypto.Format, before, after map[s
 		delete(a, k)
 	}
 	require.Equal(t, b, a, "envelope fields other than the wrap changed")
-	if f == s3crypto.FormatV3 {
+	if f == envelope.FormatV3 {
 		for _, k := range []string{"x-amz-c", "x-amz-d", "x-amz-i"} {
 			_, inB := before[k]
 			_, inA := after[k]
@@ -214,7 +214,7 @@ func TestRewrapRefusals(t *testing.T) {
 	rw := s3At(t, "", withTransport(m))
 	old := newAES(t, "2025")
 	put(t, newClient(t, raw, old), bucket, "v3", strings.NewReader("three"))
-	put(t, newClient(t, raw, old, variant{s3crypto.FormatV2, false}.apply), bucket, "v2", strings.NewReader("two"))
+	put(t, newClient(t, raw, old, variant{envelope.FormatV2, false}.apply), bucket, "v2", strings.NewReader("two"))
 	before := snap(t, raw, bucket, "v3")
 
 	t.Run("same key bytes under a new description (EnforceRotation)", func(t *testing.T) {
@@ -362,7 +362,7 @@ func TestRewrapKMS(t *testing.T) {
 				require.True(t, out.Written)
 				if tc.wantEC != nil {
 					want := maps.Clone(tc.wantEC)
-					want[keyring.ReservedContextKey] = map[s3crypto.Format]string{s3crypto.FormatV2: format.ContentAESGCM, s3crypto.FormatV3: format.ContentAESGCMCommit}[v.format]
+					want[keyring.ReservedContextKey] = map[envelope.Format]string{envelope.FormatV2: format.ContentAESGCM, envelope.FormatV3: format.ContentAESGCMCommit}[v.format]
 					require.Equal(t, want, out.NewDescription)
 					require.Equal(t, format.WrapKMSContext, out.NewWrap)
 				}
@@ -424,6 +424,6 @@ func TestRewrapKeepsOtherEnvelopeFields(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, out.Written)
 	after := snap(t, raw, bucket, "v4")
-	requireOnlyWrapChanged(t, s3crypto.FormatV3, envelopeMetadata(before.head.Metadata), envelopeMetadata(after.head.Metadata))
+	requireOnlyWrapChanged(t, envelope.FormatV3, envelopeMetadata(before.head.Metadata), envelopeMetadata(after.head.Metadata))
 	readsAs(t, reader(t, raw, cur), bucket, "v4", pt)
 }

@@ -64,7 +64,7 @@ func TestS3RoundTrips(t *testing.T) {
 // generator is seekable, so nothing is spooled on the way up).
 func TestS3Large(t *testing.T) {
 	api, bucket := realS3(t)
-	for _, v := range []variant{{s3crypto.FormatV3, false}, {s3crypto.FormatV2, true}} {
+	for _, v := range []variant{{envelope.FormatV3, false}, {envelope.FormatV2, true}} {
 		t.Run(v.String(), func(t *testing.T) {
 			start := time.Now()
 			largeRoundTrip(t, newClient(t, api, masterKeys(t)[0], v.apply), bucket, 128<<20)
@@ -124,7 +124,7 @@ func TestS3StoredObject(t *testing.T) {
 func TestS3Tamper(t *testing.T) {
 	api, bucket := realS3(t)
 	ctx := context.Background()
-	for _, v := range []variant{{s3crypto.FormatV2, false}, {s3crypto.FormatV3, false}} {
+	for _, v := range []variant{{envelope.FormatV2, false}, {envelope.FormatV3, false}} {
 		c := newClient(t, api, masterKeys(t)[0], v.apply)
 		put(t, c, bucket, "t", bytes.NewReader(random(1000)))
 		raw, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("t")})

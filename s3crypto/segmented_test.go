@@ -595,21 +595,21 @@ func TestSegmentedLegacyRanges(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	kr := masterKeys(t)[0]
 	mem := newMemS3()
-	for _, f := range []s3crypto.Format{s3crypto.FormatV2, s3crypto.FormatV3} {
+	for _, f := range []envelope.Format{envelope.FormatV2, envelope.FormatV3} {
 		for _, size := range []int{1, 1000, 100005} {
 			key := fmt.Sprintf("%v/%d", f, size)
 			pt := random(size)
 			put(t, newClient(t, mem, kr, variant{format: f}.apply), "b", key, bytes.NewReader(pt))
 			for _, strict := range []func(*s3crypto.Options){
 				nil,
-				func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt },
+				func(o *s3crypto.Options) { o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt },
 				segmented(segS),
 			} {
 				opts := []func(*s3crypto.Options){}
 				if strict != nil {
 					opts = append(opts, strict)
 				}
-				if f == s3crypto.FormatV2 && strict == nil {
+				if f == envelope.FormatV2 && strict == nil {
 					continue // the default policy does not read V2 at all
 				}
 				_, _, err := getRange(ctx, newClient(t, mem, kr, opts...), "b", key, "bytes=0-0")
@@ -617,7 +617,7 @@ func TestSegmentedLegacyRanges(t *testing.T) {
 				require.ErrorIs(t, err, envelope.ErrDisallowed, key)
 			}
 			// A policy that refuses V2 refuses its ranges too.
-			if f == s3crypto.FormatV2 {
+			if f == envelope.FormatV2 {
 				_, _, err := getRange(ctx, newClient(t, mem, kr, func(o *s3crypto.Options) { o.EnableLegacyUnauthenticatedModes = true }), "b", key, "bytes=0-0")
 				require.ErrorIs(t, err, envelope.ErrPolicy, key)
 			}
@@ -637,7 +637,7 @@ func TestSegmentedLegacyRanges(t *testing.T) {
 			}
 			for _, guess := range []int{0, segS} {
 				c := newClient(t, mem, kr, func(o *s3crypto.Options) {
-					o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+					o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 					o.EnableLegacyUnauthenticatedModes = true
 					o.SegmentSize = guess
 				})
@@ -772,12 +772,12 @@ func TestSegmentedReaderAtMem(t *testing.T) {
 	require.Zero(t, k)
 
 	// Other formats cannot be read at random with authentication.
-	for _, f := range []s3crypto.Format{s3crypto.FormatV2, s3crypto.FormatV3} {
+	for _, f := range []envelope.Format{envelope.FormatV2, envelope.FormatV3} {
 		key := "legacy-" + f.String()
 		kr := masterKeys(t)[0]
 		put(t, newClient(t, mem, kr, variant{format: f}.apply), "b", key, bytes.NewReader(random(100)))
 		rd := newClient(t, mem, kr, func(o *s3crypto.Options) {
-			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+			o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 			o.EnableLegacyUnauthenticatedModes = true
 		})
 		_, err := rd.NewReaderAt(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String(key)})

@@ -21,47 +21,32 @@ import (
 
 // Multipart limits and defaults.
 const (
-	// MinPartSize is S3's smallest part (all but the last).
-	MinPartSize = 5 << 20
-	// MaxUploadParts is S3's largest number of parts.
-	MaxUploadParts = 10000
-	// DefaultPartSize is the plaintext bytes per part unless set.
-	DefaultPartSize = 8 << 20
-	// DefaultConcurrency is the number of parts in flight unless set.
-	DefaultConcurrency = 5
-	// DefaultPartRetries is how many times a failed part is sent again.
-	DefaultPartRetries = 2
+	// minPartSize is S3's smallest part (all but the last).
+	minPartSize = 5 << 20
+	// maxUploadParts is S3's largest number of parts.
+	maxUploadParts = 10000
+	// defaultPartSize is the plaintext bytes per part unless set.
+	defaultPartSize = 8 << 20
+	// defaultConcurrency is the number of parts in flight unless set.
+	defaultConcurrency = 5
+	// defaultPartRetries is how many times a failed part is sent again.
+	defaultPartRetries = 2
 )
-
-// ErrUseUploader is returned by Client's CreateMultipartUpload and
-// UploadPart: parts passed through would reach S3 unencrypted (as AWS's Go
-// client lets them). Uploader seals every part.
-var ErrUseUploader = errors.New("s3crypto: multipart calls are not passed through (the parts would be stored unencrypted); use s3crypto.Uploader")
-
-// CreateMultipartUpload always fails with ErrUseUploader.
-func (c *Client) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	return nil, ErrUseUploader
-}
-
-// UploadPart always fails with ErrUseUploader.
-func (c *Client) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	return nil, ErrUseUploader
-}
 
 // UploaderOptions configure an Uploader.
 type UploaderOptions struct {
 	// PartSize is the plaintext bytes per part; zero means
-	// DefaultPartSize. It is raised to MinPartSize, rounded up to what the
-	// format needs (16 bytes, or the segment size), and, for a body of known
-	// length, grown so that the object fits in MaxUploadParts parts.
+	// 8 MiB. It is raised to 5 MiB (S3's smallest part), rounded up to what
+	// the format needs (16 bytes, or the segment size), and, for a body of
+	// known length, grown so that the object fits in S3's 10,000 parts.
 	PartSize int64
 	// Concurrency is the number of parts sealed and sent at once; zero
-	// means DefaultConcurrency. An upload holds about Concurrency+1 parts in
+	// means 5. An upload holds about Concurrency+1 parts in
 	// memory.
 	Concurrency int
 	// PartRetries is how many times a failed part is sent again, with the
 	// same ciphertext, before the upload is aborted (on top of the SDK's own
-	// retries); zero means DefaultPartRetries, negative none.
+	// retries); zero means 2, negative none.
 	PartRetries int
 	// Progress, if set, is called after each part is stored, with the
 	// plaintext bytes stored so far and the total (-1 when the body's length
@@ -171,7 +156,7 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	}
 	concurrency := u.opts.Concurrency
 	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
+		concurrency = defaultConcurrency
 	}
 	up := &upload{
 		u: u, in: in, name: name, optFns: optFns, current: current, src: bodyReader{body},
@@ -222,11 +207,11 @@ func (b bodyReader) Read(p []byte) (int, error) {
 func (u *Uploader) partSize(align, size int64) int64 {
 	ps := u.opts.PartSize
 	if ps <= 0 {
-		ps = DefaultPartSize
+		ps = defaultPartSize
 	}
-	ps = max(ps, MinPartSize)
+	ps = max(ps, minPartSize)
 	if size > 0 {
-		ps = max(ps, (size+MaxUploadParts-1)/MaxUploadParts)
+		ps = max(ps, (size+maxUploadParts-1)/maxUploadParts)
 	}
 	return (ps + align - 1) / align * align
 }
@@ -463,8 +448,8 @@ func (up *upload) sendParts(ctx context.Context, first *part) (int64, error) {
 		if p.last || stopCtx.Err() != nil {
 			break
 		}
-		if p.number == MaxUploadParts {
-			err = fmt.Errorf("the body is longer than %d parts of %d bytes; set a larger PartSize", MaxUploadParts, up.partSize)
+		if p.number == maxUploadParts {
+			err = fmt.Errorf("the body is longer than %d parts of %d bytes; set a larger PartSize", maxUploadParts, up.partSize)
 			break
 		}
 		var buf []byte
@@ -526,7 +511,7 @@ func (up *upload) sendPart(ctx, stopCtx context.Context, p *part, sealed *sync.W
 	}
 	retries := up.u.opts.PartRetries
 	if retries == 0 {
-		retries = DefaultPartRetries
+		retries = defaultPartRetries
 	}
 	in := &s3.UploadPartInput{
 		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID, PartNumber: aws.Int32(p.number),

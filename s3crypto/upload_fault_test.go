@@ -36,7 +36,7 @@ import (
 // are injected by hookS3, an S3API wrapper around the real client.
 
 // faultVariants are the three formats written, envelopes in metadata.
-var faultVariants = []variant{{s3crypto.FormatV2, false}, {s3crypto.FormatV3, false}, {s3crypto.FormatSegmented, false}}
+var faultVariants = []variant{{envelope.FormatV2, false}, {envelope.FormatV3, false}, {envelope.FormatSegmented, false}}
 
 // injected is what the SDK returns once its own retries give up on a 503
 // SlowDown: a retryable-looking server error.
@@ -264,7 +264,7 @@ func (h *hookS3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipart
 // newUploader returns an Uploader of MinPartSize parts, conc in flight.
 func newUploader(c *s3crypto.Client, conc int, fns ...func(*s3crypto.UploaderOptions)) *s3crypto.Uploader {
 	return s3crypto.NewUploader(c, append([]func(*s3crypto.UploaderOptions){func(o *s3crypto.UploaderOptions) {
-		o.PartSize = s3crypto.MinPartSize
+		o.PartSize = minPartSize
 		o.Concurrency = conc
 	}}, fns...)...)
 }
@@ -317,7 +317,7 @@ func TestUploadPartRetried(t *testing.T) {
 	ctx := context.Background()
 	kr := masterKeys(t)[0]
 	const tail = 12345
-	const size = 3*s3crypto.MinPartSize + tail // 4 parts
+	const size = 3*minPartSize + tail // 4 parts
 	for _, v := range faultVariants {
 		for _, failing := range []int32{2, 4} {
 			t.Run(fmt.Sprintf("%v/part%d", v, failing), func(t *testing.T) {
@@ -349,8 +349,8 @@ func TestUploadPartRetried(t *testing.T) {
 						require.Equal(t, a[0], a[i], "part %d attempt %d sent different bytes", n, i)
 					}
 				}
-				if v.format != s3crypto.FormatSegmented {
-					require.Equal(t, s3crypto.MinPartSize, parts[1][0].size)
+				if v.format != envelope.FormatSegmented {
+					require.Equal(t, minPartSize, parts[1][0].size)
 					require.Equal(t, tail+format.TagSize, parts[4][0].size, "the last part carries the tag")
 				}
 				// The stored body is the parts as sent, in order.
@@ -386,7 +386,7 @@ func TestUploadPartRetried(t *testing.T) {
 func TestUploadFaults(t *testing.T) {
 	raw, bucket := realS3(t)
 	kr := masterKeys(t)[0]
-	const size = 3*s3crypto.MinPartSize + 100 // 4 parts
+	const size = 3*minPartSize + 100 // 4 parts
 
 	// upload runs one upload (of size random bytes if body is nil) through
 	// api, set up by setup.
@@ -418,7 +418,7 @@ func TestUploadFaults(t *testing.T) {
 		// the same bytes, then the upload is aborted.
 		for _, tc := range []struct {
 			retries, attempts int
-		}{{0, 1 + s3crypto.DefaultPartRetries}, {-1, 1}, {4, 5}} {
+		}{{0, 1 + defaultPartRetries}, {-1, 1}, {4, 5}} {
 			t.Run(fmt.Sprintf("%v/part-always-fails/retries=%d", v, tc.retries), func(t *testing.T) {
 				key := fmt.Sprintf("fail/%v/part/%d", v, tc.retries)
 				api := newHookS3(raw)
@@ -465,7 +465,7 @@ func TestUploadFaults(t *testing.T) {
 					}
 				}
 			})
-			out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(random(parts * s3crypto.MinPartSize))})
+			out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(random(parts * minPartSize))})
 			t.Logf("error: %v", err)
 			require.ErrorIs(t, err, context.Canceled)
 			require.Nil(t, out)
@@ -485,18 +485,18 @@ func TestUploadFaults(t *testing.T) {
 		// the stream is cut short), which must not pass for the end of
 		// the body.
 		for _, errBody := range []error{errors.New("disk on fire"), io.ErrUnexpectedEOF} {
-			for _, at := range []int{s3crypto.MinPartSize + 2<<20 + 3, 1 << 20} {
+			for _, at := range []int{minPartSize + 2<<20 + 3, 1 << 20} {
 				t.Run(fmt.Sprintf("%v/body-fails-at-%d/%v", v, at, errBody), func(t *testing.T) {
 					key := fmt.Sprintf("fail/%v/body/%d/%v", v, at, errBody)
 					// The body fails once part 1 is stored: it is not
 					// cancelled on its way to the server.
 					api := newHookS3(raw)
-					body := &failingReader{r: bytes.NewReader(random(size)), left: at, err: errBody, before: func() { api.settle(int32(at/s3crypto.MinPartSize) + 1) }}
+					body := &failingReader{r: bytes.NewReader(random(size)), left: at, err: errBody, before: func() { api.settle(int32(at/minPartSize) + 1) }}
 					out, err := upload(t, v, key, api, nil, body)
 					require.ErrorIs(t, err, errBody)
 					require.Nil(t, out)
 					require.ErrorContains(t, err, "reading the body")
-					if at < s3crypto.MinPartSize {
+					if at < minPartSize {
 						require.Zero(t, api.total(), "requests sent for an upload that failed before its first part was read")
 						requireGone(t, raw, bucket, key)
 						return
@@ -611,7 +611,7 @@ func TestDownloadFaults(t *testing.T) {
 	const size = 6<<20 + 777
 	const segSize = format.DefaultSegmentSize
 	for _, v := range faultVariants {
-		segmented := v.format == s3crypto.FormatSegmented
+		segmented := v.format == envelope.FormatSegmented
 		// store uploads size random bytes to key with a plain client.
 		store := func(t *testing.T, key string) []byte {
 			pt := random(size)
@@ -760,7 +760,7 @@ func TestDownloadCancel(t *testing.T) {
 			t.Logf("returned %v after the cancel", took.Round(time.Microsecond))
 			require.Less(t, took, 2*time.Second)
 			require.Equal(t, int64(got.Len()), n)
-			if v.format == s3crypto.FormatSegmented {
+			if v.format == envelope.FormatSegmented {
 				requirePrefix(t, pt, got.Bytes())
 			} else {
 				require.Zero(t, n)
@@ -796,8 +796,8 @@ func TestUploadAttributes(t *testing.T) {
 	probe, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("attr/probe")})
 	require.NoError(t, err)
 	t.Logf("an unencrypted object PUT with STANDARD_IA is stored as %q", probe.StorageClass)
-	for _, v := range append(faultVariants, variant{s3crypto.FormatV3, true}) {
-		for _, size := range []int{1000, 2*s3crypto.MinPartSize + 1} {
+	for _, v := range append(faultVariants, variant{envelope.FormatV3, true}) {
+		for _, size := range []int{1000, 2*minPartSize + 1} {
 			t.Run(fmt.Sprintf("%v/%d", v, size), func(t *testing.T) {
 				key := fmt.Sprintf("attr/%v/%d", v, size)
 				api := newHookS3(raw)
@@ -813,7 +813,7 @@ func TestUploadAttributes(t *testing.T) {
 					ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 				})
 				require.NoError(t, err)
-				multipart := size > s3crypto.MinPartSize
+				multipart := size > minPartSize
 				require.Equal(t, multipart, out.UploadID != nil)
 				// The request carried every attribute.
 				var sent struct {
@@ -840,10 +840,10 @@ func TestUploadAttributes(t *testing.T) {
 				require.Equal(t, map[string]string{"owner": "alice", "project": "envelope"}, userMetadata(s.head.Metadata))
 				// The wrapped key is in the metadata, or in the instruction file.
 				_, inMeta := s.head.Metadata["x-amz-key-v2"]
-				if v.format != s3crypto.FormatV2 {
+				if v.format != envelope.FormatV2 {
 					_, inMeta = s.head.Metadata["x-amz-3"]
 				}
-				if v.format == s3crypto.FormatSegmented {
+				if v.format == envelope.FormatSegmented {
 					inMeta = len(envelopeMetadata(s.head.Metadata)) > 0
 				}
 				require.Equal(t, !v.instruction, inMeta, "wrapped key in metadata: %v", s.head.Metadata)
@@ -881,7 +881,7 @@ func TestUploadAttributes(t *testing.T) {
 	}
 
 	for _, reserved := range []string{"x-amz-key-v2", "X-Amz-Cek-Alg", "x-amz-c", format.InstructionMarker} {
-		for _, size := range []int{10, 2*s3crypto.MinPartSize + 1} {
+		for _, size := range []int{10, 2*minPartSize + 1} {
 			for _, v := range faultVariants {
 				t.Run(fmt.Sprintf("reserved/%s/%v/%d", reserved, v, size), func(t *testing.T) {
 					key := fmt.Sprintf("attr/reserved/%s/%v/%d", reserved, v, size)
@@ -902,7 +902,7 @@ func TestUploadAttributes(t *testing.T) {
 	// A precomputed checksum describes the plaintext: refused, nothing sent.
 	api := newHookS3(raw)
 	_, err = newUploader(newClient(t, api, kr), 2).Upload(ctx, &s3.PutObjectInput{
-		Bucket: &bucket, Key: aws.String("attr/md5"), Body: bytes.NewReader(random(2*s3crypto.MinPartSize + 1)),
+		Bucket: &bucket, Key: aws.String("attr/md5"), Body: bytes.NewReader(random(2*minPartSize + 1)),
 		ChecksumCRC32: aws.String("AAAAAA=="),
 	})
 	require.ErrorIs(t, err, s3crypto.ErrPlaintextChecksum)
@@ -925,7 +925,7 @@ func (s slowWriter) Write(p []byte) (int, error) {
 // hang took one or two rounds to show.
 func TestDownloadSlowWriter(t *testing.T) {
 	api := newMemS3()
-	c := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.Format = s3crypto.FormatSegmented })
+	c := newClient(t, api, masterKeys(t)[0], func(o *s3crypto.Options) { o.Format = envelope.FormatSegmented })
 	pt := random(2 << 20)
 	put(t, c, "b", "k", bytes.NewReader(pt))
 	want := sha256.Sum256(pt)

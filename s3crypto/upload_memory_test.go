@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -128,8 +130,8 @@ func (z *zeros) Seek(off int64, whence int) (int64, error) {
 
 // partPlaintext is the plaintext length of a part of ct stored bytes
 // (without the V2/V3 tag: the caller removes it from the last part).
-func partPlaintext(t testing.TB, f s3crypto.Format, ct int64, last bool) int64 {
-	if f != s3crypto.FormatSegmented {
+func partPlaintext(t testing.TB, f envelope.Format, ct int64, last bool) int64 {
+	if f != envelope.FormatSegmented {
 		return ct
 	}
 	stride := int64(format.DefaultSegmentSize + 16)
@@ -152,34 +154,34 @@ func partPlaintext(t testing.TB, f s3crypto.Format, ct int64, last bool) int64 {
 func TestUploadPartSizing(t *testing.T) {
 	kr := masterKeys(t)[0]
 	ctx := context.Background()
-	align := func(f s3crypto.Format) int64 {
-		if f == s3crypto.FormatSegmented {
+	align := func(f envelope.Format) int64 {
+		if f == envelope.FormatSegmented {
 			return format.DefaultSegmentSize
 		}
 		return 16
 	}
 	for _, tc := range []struct {
-		format   s3crypto.Format
+		format   envelope.Format
 		size     int64
 		partSize int64 // option
 		want     int64 // plaintext bytes per part
 		whole    bool  // uploaded whole, not failed after 4 parts
 	}{
 		// Huge: failed after 4 parts.
-		{s3crypto.FormatV2, 60e9, s3crypto.MinPartSize, 6_000_000, false},
-		{s3crypto.FormatV3, 60e9, s3crypto.MinPartSize, 6_000_000, false},
-		{s3crypto.FormatV3, 60e9 + 1, s3crypto.MinPartSize, 6_000_016, false},
-		{s3crypto.FormatV3, 60e9, 0, s3crypto.DefaultPartSize, false}, // 8 MiB × 10000 > 60 GB: no growth
-		{s3crypto.FormatSegmented, 60e9, s3crypto.MinPartSize, 92 << 16, false},
-		{s3crypto.FormatSegmented, 100e9, 0, 153 << 16, false},
+		{envelope.FormatV2, 60e9, minPartSize, 6_000_000, false},
+		{envelope.FormatV3, 60e9, minPartSize, 6_000_000, false},
+		{envelope.FormatV3, 60e9 + 1, minPartSize, 6_000_016, false},
+		{envelope.FormatV3, 60e9, 0, defaultPartSize, false}, // 8 MiB × 10000 > 60 GB: no growth
+		{envelope.FormatSegmented, 60e9, minPartSize, 92 << 16, false},
+		{envelope.FormatSegmented, 100e9, 0, 153 << 16, false},
 		// One byte more than 10000 parts of 5 MiB, uploaded whole (52 GB
 		// of zeros through AES: about 8 s here).
-		{s3crypto.FormatV3, s3crypto.MaxUploadParts*s3crypto.MinPartSize + 1, s3crypto.MinPartSize, s3crypto.MinPartSize + 16, true},
+		{envelope.FormatV3, maxUploadParts*minPartSize + 1, minPartSize, minPartSize + 16, true},
 		// Small, uploaded whole.
-		{s3crypto.FormatV3, 12<<20 + 5, 1, s3crypto.MinPartSize, true},
-		{s3crypto.FormatV2, 12<<20 + 5, s3crypto.MinPartSize + 1, s3crypto.MinPartSize + 16, true},
-		{s3crypto.FormatSegmented, 12<<20 + 5, s3crypto.MinPartSize + 1, s3crypto.MinPartSize + 64<<10, true},
-		{s3crypto.FormatSegmented, 20 << 20, 0, s3crypto.DefaultPartSize, true},
+		{envelope.FormatV3, 12<<20 + 5, 1, minPartSize, true},
+		{envelope.FormatV2, 12<<20 + 5, minPartSize + 1, minPartSize + 16, true},
+		{envelope.FormatSegmented, 12<<20 + 5, minPartSize + 1, minPartSize + 64<<10, true},
+		{envelope.FormatSegmented, 20 << 20, 0, defaultPartSize, true},
 	} {
 		huge := !tc.whole
 		t.Run(fmt.Sprintf("%v/%d/partsize=%d", tc.format, tc.size, tc.partSize), func(t *testing.T) {
@@ -198,16 +200,16 @@ func TestUploadPartSizing(t *testing.T) {
 			// The expected size is the rule's: at least MinPartSize and the
 			// option, a multiple of the alignment, as small as fits.
 			require.Zero(t, tc.want%a)
-			require.GreaterOrEqual(t, tc.want, int64(s3crypto.MinPartSize))
+			require.GreaterOrEqual(t, tc.want, int64(minPartSize))
 			require.GreaterOrEqual(t, tc.want, tc.partSize)
-			require.LessOrEqual(t, parts, s3crypto.MaxUploadParts)
+			require.LessOrEqual(t, parts, maxUploadParts)
 			requested := tc.partSize
 			if requested <= 0 {
-				requested = s3crypto.DefaultPartSize
+				requested = defaultPartSize
 			}
-			if base := (max(requested, s3crypto.MinPartSize) + a - 1) / a * a; tc.want > base {
+			if base := (max(requested, minPartSize) + a - 1) / a * a; tc.want > base {
 				// Grown: one alignment unit less would not fit.
-				require.Less(t, (tc.want-a)*s3crypto.MaxUploadParts, tc.size, "grew more than needed")
+				require.Less(t, (tc.want-a)*maxUploadParts, tc.size, "grew more than needed")
 			} else {
 				require.Equal(t, base, tc.want)
 			}
@@ -236,7 +238,7 @@ func TestUploadPartSizing(t *testing.T) {
 				require.Equal(t, fmt.Sprintf(`"%d"`, n), aws.ToString(cp.ETag))
 				last := int(n) == parts
 				ct := api.sizes[n]
-				if last && tc.format != s3crypto.FormatSegmented {
+				if last && tc.format != envelope.FormatSegmented {
 					ct -= format.TagSize
 				}
 				pt := partPlaintext(t, tc.format, ct, last)
@@ -260,13 +262,13 @@ func TestUploadPartSizing(t *testing.T) {
 		api := &discardS3{}
 		c := newClient(t, api, kr)
 		up := s3crypto.NewUploader(c, func(o *s3crypto.UploaderOptions) {
-			o.PartSize = s3crypto.MinPartSize
+			o.PartSize = minPartSize
 			o.Concurrency = 2
 		})
 		start := time.Now()
 		out, err := up.Upload(ctx, &s3.PutObjectInput{
 			Bucket: aws.String("b"), Key: aws.String("k"),
-			Body: io.MultiReader(&zeros{size: s3crypto.MaxUploadParts*s3crypto.MinPartSize + 1}),
+			Body: io.MultiReader(&zeros{size: maxUploadParts*minPartSize + 1}),
 		})
 		t.Logf("%v after %v", err, time.Since(start).Round(time.Millisecond))
 		require.Nil(t, out)
@@ -277,7 +279,7 @@ func TestUploadPartSizing(t *testing.T) {
 		defer api.mu.Unlock()
 		require.Equal(t, 1, api.aborted)
 		require.Nil(t, api.completed)
-		require.LessOrEqual(t, len(api.sizes), s3crypto.MaxUploadParts)
+		require.LessOrEqual(t, len(api.sizes), maxUploadParts)
 	})
 }
 
@@ -621,7 +623,7 @@ func TestUploadLargeS3(t *testing.T) {
 				upTime := time.Since(start)
 				require.NoError(t, err)
 				require.Equal(t, r.size, out.Size)
-				require.Equal(t, int(r.size/s3crypto.DefaultPartSize), out.Parts)
+				require.Equal(t, int(r.size/defaultPartSize), out.Parts)
 
 				h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 				require.NoError(t, err)

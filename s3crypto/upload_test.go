@@ -1,13 +1,14 @@
 package s3crypto_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/s3envelope/s3envelope/envelope"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -17,7 +18,7 @@ import (
 )
 
 // uploadVariants are every format written, in metadata and instruction files.
-var uploadVariants = append(variants, variant{s3crypto.FormatSegmented, false}, variant{s3crypto.FormatSegmented, true})
+var uploadVariants = append(variants, variant{envelope.FormatSegmented, false}, variant{envelope.FormatSegmented, true})
 
 // TestUploadRoundTrips uploads through the Uploader to versitygw, with one
 // and several parts in flight, bodies of known and unknown length, and
@@ -41,7 +42,7 @@ func TestUploadRoundTrips(t *testing.T) {
 						var last int64
 						up := s3crypto.NewUploader(c, func(o *s3crypto.UploaderOptions) {
 							o.Concurrency = conc
-							o.PartSize = s3crypto.MinPartSize
+							o.PartSize = minPartSize
 							o.Progress = func(done, total int64) {
 								calls++
 								require.GreaterOrEqual(t, done, last)
@@ -98,11 +99,17 @@ func TestUploadRoundTrips(t *testing.T) {
 	}
 }
 
-// TestMultipartPassThroughRefused: the low-level calls never send plaintext.
-func TestMultipartPassThroughRefused(t *testing.T) {
-	c := newClient(t, newMemS3(), masterKeys(t)[0])
-	_, err := c.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String("k")})
-	require.ErrorIs(t, err, s3crypto.ErrUseUploader)
-	_, err = c.UploadPart(context.Background(), &s3.UploadPartInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader([]byte("plaintext"))})
-	require.ErrorIs(t, err, s3crypto.ErrUseUploader)
+// TestNoMultipartPassThrough: the Client has no CreateMultipartUpload or
+// UploadPart, so code that would send parts around the encryption does not
+// compile against it (parts passed through would be stored unencrypted, as
+// AWS's Go client lets them); the Uploader seals every part.
+func TestNoMultipartPassThrough(t *testing.T) {
+	var c any = newClient(t, newMemS3(), masterKeys(t)[0])
+	_, create := c.(interface {
+		CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	})
+	_, part := c.(interface {
+		UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	})
+	require.False(t, create || part)
 }

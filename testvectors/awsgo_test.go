@@ -86,13 +86,13 @@ type policyCase struct {
 	name string
 	aws3 v3commitment.CommitmentPolicy
 	aws4 v4commitment.CommitmentPolicy
-	lib  s3crypto.CommitmentPolicy
+	lib  envelope.CommitmentPolicy
 }
 
 var (
-	policyForbid         = policyCase{"FORBID_ENCRYPT_ALLOW_DECRYPT", v3commitment.FORBID_ENCRYPT_ALLOW_DECRYPT, v4commitment.FORBID_ENCRYPT_ALLOW_DECRYPT, s3crypto.ForbidEncryptAllowDecrypt}
-	policyRequireAllow   = policyCase{"REQUIRE_ENCRYPT_ALLOW_DECRYPT", v3commitment.REQUIRE_ENCRYPT_ALLOW_DECRYPT, v4commitment.REQUIRE_ENCRYPT_ALLOW_DECRYPT, s3crypto.RequireEncryptAllowDecrypt}
-	policyRequireRequire = policyCase{"REQUIRE_ENCRYPT_REQUIRE_DECRYPT", v3commitment.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, v4commitment.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, s3crypto.RequireEncryptRequireDecrypt}
+	policyForbid         = policyCase{"FORBID_ENCRYPT_ALLOW_DECRYPT", v3commitment.FORBID_ENCRYPT_ALLOW_DECRYPT, v4commitment.FORBID_ENCRYPT_ALLOW_DECRYPT, envelope.ForbidEncryptAllowDecrypt}
+	policyRequireAllow   = policyCase{"REQUIRE_ENCRYPT_ALLOW_DECRYPT", v3commitment.REQUIRE_ENCRYPT_ALLOW_DECRYPT, v4commitment.REQUIRE_ENCRYPT_ALLOW_DECRYPT, envelope.RequireEncryptAllowDecrypt}
+	policyRequireRequire = policyCase{"REQUIRE_ENCRYPT_REQUIRE_DECRYPT", v3commitment.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, v4commitment.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, envelope.RequireEncryptRequireDecrypt}
 	allPolicies          = []policyCase{policyForbid, policyRequireAllow, policyRequireRequire}
 )
 
@@ -403,9 +403,9 @@ func TestAWSGoKMSWritePolicies(t *testing.T) {
 		t.Error("v4 New with REQUIRE_ENCRYPT_REQUIRE_DECRYPT and the non-committing suite succeeded")
 	}
 	for _, bad := range []struct {
-		p s3crypto.CommitmentPolicy
-		f s3crypto.Format
-	}{{s3crypto.ForbidEncryptAllowDecrypt, s3crypto.FormatV3}, {s3crypto.RequireEncryptAllowDecrypt, s3crypto.FormatV2}, {s3crypto.RequireEncryptRequireDecrypt, s3crypto.FormatV2}} {
+		p envelope.CommitmentPolicy
+		f envelope.Format
+	}{{envelope.ForbidEncryptAllowDecrypt, envelope.FormatV3}, {envelope.RequireEncryptAllowDecrypt, envelope.FormatV2}, {envelope.RequireEncryptRequireDecrypt, envelope.FormatV2}} {
 		kr, err := keyring.NewKMS(kc, keyID)
 		if err != nil {
 			t.Fatal(err)
@@ -680,7 +680,7 @@ func TestAWSGoKMSDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	libAny := libKMSClient(t, kc, "", libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
+	libAny := libKMSClient(t, kc, "", libPolicy(envelope.RequireEncryptAllowDecrypt, false))
 
 	writers := []*peer{
 		awsV3Peer(t, s3c, kc, keyID, policyForbid),
@@ -720,7 +720,7 @@ func TestAWSGoKMSHeadObject(t *testing.T) {
 	kc := newKMSClient(t)
 	bucket := newBucket(t, s3c)
 	keyID := newKMSKey(t, kc)
-	lib := libKMSClient(t, kc, keyID, libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
+	lib := libKMSClient(t, kc, keyID, libPolicy(envelope.RequireEncryptAllowDecrypt, false))
 	for _, w := range []*peer{
 		awsV3Peer(t, s3c, kc, keyID, policyForbid),
 		awsV4Peer(t, s3c, kc, keyID, policyForbid),

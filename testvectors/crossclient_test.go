@@ -157,8 +157,8 @@ func newCryptoClient(t testing.TB, kr keyring.Keyring, opts ...func(*s3crypto.Op
 // v2Options makes a client that writes V2 (and reads V2) objects.
 func v2Options(storage string) func(*s3crypto.Options) {
 	return func(o *s3crypto.Options) {
-		o.Format = s3crypto.FormatV2
-		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt
+		o.Format = envelope.FormatV2
+		o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt
 		o.InstructionFile = storage == "instruction"
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -118,7 +120,7 @@ func libKMSClient(t testing.TB, kc *kms.Client, keyID string, opts ...func(*s3cr
 
 // libPolicy returns an option setting the library's commitment policy (and
 // storage), leaving the format to the policy.
-func libPolicy(p s3crypto.CommitmentPolicy, instruction bool) func(*s3crypto.Options) {
+func libPolicy(p envelope.CommitmentPolicy, instruction bool) func(*s3crypto.Options) {
 	return func(o *s3crypto.Options) {
 		o.CommitmentPolicy = p
 		o.InstructionFile = instruction

@@ -42,6 +42,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -53,7 +55,7 @@ import (
 )
 
 // mpPartSize is the Uploader's PartSize in these tests: S3's minimum.
-const mpPartSize = s3crypto.MinPartSize
+const mpPartSize = 5 << 20 // S3's smallest part
 
 // mpSizes are the plaintext sizes: empty (the single PutObject path), just
 // over one part (2 parts), and three parts and a bit (4 parts).
@@ -584,7 +586,7 @@ func TestMultipartDownloaderReadsAWSGo(t *testing.T) {
 					t.Fatal(err)
 				}
 				p := materials.NewProvider(kr)
-				lib, err := s3crypto.New(api, p, libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
+				lib, err := s3crypto.New(api, p, libPolicy(envelope.RequireEncryptAllowDecrypt, false))
 				if err != nil {
 					t.Fatal(err)
 				}

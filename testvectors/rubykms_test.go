@@ -102,8 +102,8 @@ func TestRubyKMSWritesLibraryReads(t *testing.T) {
 	requireRuby(t)
 	bucket := newBucket(t, s3c)
 	keyID := newKMSKey(t, kc)
-	v2Reader := libKMSClient(t, kc, keyID, libPolicy(s3crypto.ForbidEncryptAllowDecrypt, false))
-	discovery := libKMSClient(t, kc, "", libPolicy(s3crypto.RequireEncryptAllowDecrypt, false))
+	v2Reader := libKMSClient(t, kc, keyID, libPolicy(envelope.ForbidEncryptAllowDecrypt, false))
+	discovery := libKMSClient(t, kc, "", libPolicy(envelope.RequireEncryptAllowDecrypt, false))
 	defaultReader := libKMSClient(t, kc, keyID)
 	for _, storage := range storages {
 		for _, cc := range contextCases {
@@ -148,7 +148,7 @@ func TestLibraryKMSWritesRubyReads(t *testing.T) {
 	bucket := newBucket(t, s3c)
 	keyID := newKMSKey(t, kc)
 	for _, storage := range storages {
-		w := libKMSClient(t, kc, keyID, libPolicy(s3crypto.ForbidEncryptAllowDecrypt, storage == "instruction"))
+		w := libKMSClient(t, kc, keyID, libPolicy(envelope.ForbidEncryptAllowDecrypt, storage == "instruction"))
 		for _, cc := range contextCases {
 			for _, size := range kmsSizes {
 				t.Run(fmt.Sprintf("%s/%s/%d", storage, cc.name, size), func(t *testing.T) {
@@ -184,7 +184,7 @@ func TestRubyKMSContexts(t *testing.T) {
 		t.Run(storage, func(t *testing.T) {
 			t.Parallel()
 			pt := plaintext(t, 1000)
-			lib := libKMSClient(t, kc, keyID, libPolicy(s3crypto.ForbidEncryptAllowDecrypt, storage == "instruction"))
+			lib := libKMSClient(t, kc, keyID, libPolicy(envelope.ForbidEncryptAllowDecrypt, storage == "instruction"))
 
 			// Ruby's object, read by the library.
 			rubyKey := "ruby-kms-ctx/" + storage
@@ -243,7 +243,7 @@ func TestRubyKMSRefusesV3(t *testing.T) {
 		t.Run(storage, func(t *testing.T) {
 			t.Parallel()
 			key := "lib-kms-v3/" + storage
-			w := libKMSClient(t, kc, keyID, libPolicy(s3crypto.RequireEncryptRequireDecrypt, storage == "instruction"))
+			w := libKMSClient(t, kc, keyID, libPolicy(envelope.RequireEncryptRequireDecrypt, storage == "instruction"))
 			putObjectCtx(t, context.Background(), w, bucket, key, plaintext(t, 100))
 			if _, msg, err := rubyKMSGet(t, bucket, key, storage, nil); err == nil {
 				t.Fatal("Ruby's V2 client read a V3 object")
@@ -265,7 +265,7 @@ func TestRubyKMSKeyIDDecrypt(t *testing.T) {
 	bucket := newBucket(t, s3c)
 	keyID := newKMSKey(t, kc)
 	pt := plaintext(t, 100)
-	w := libKMSClient(t, kc, keyID, libPolicy(s3crypto.ForbidEncryptAllowDecrypt, false))
+	w := libKMSClient(t, kc, keyID, libPolicy(envelope.ForbidEncryptAllowDecrypt, false))
 	putObjectCtx(t, context.Background(), w, bucket, "k", pt)
 	got, msg, err := rubyKMSGet(t, bucket, "k", "metadata", nil, "--kms-key-id", keyID)
 	switch {

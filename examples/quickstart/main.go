@@ -168,8 +168,8 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 
 	say("== 4. Format V2 with an instruction file, for readers that predate V3")
 	v2, err := newClient(raw, []keyring.Keyring{key2026}, func(o *s3crypto.Options) {
-		o.Format = s3crypto.FormatV2
-		o.CommitmentPolicy = s3crypto.ForbidEncryptAllowDecrypt // V2 has no key commitment
+		o.Format = envelope.FormatV2
+		o.CommitmentPolicy = envelope.ForbidEncryptAllowDecrypt // V2 has no key commitment
 		o.InstructionFile = true                                // envelope in <key>.instruction
 	})
 	if err != nil {
@@ -191,7 +191,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 
 	say("== 5. The segmented format: authenticated ranges and random access")
 	seg, err := newClient(raw, []keyring.Keyring{key2026}, func(o *s3crypto.Options) {
-		o.Format = s3crypto.FormatSegmented // this library's own format; AWS's clients cannot read it
+		o.Format = envelope.FormatSegmented // this library's own format; AWS's clients cannot read it
 	})
 	if err != nil {
 		return err

@@ -61,6 +61,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s3envelope/s3envelope/envelope"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -112,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.newDesc, "new-desc", "", `the new key's description: {"kid":"2026"} or kid=2026 (required but for kms:)`)
 	fs.Var(&o.oldKeys, "old-key", "an old master key, as -new-key (repeatable)")
 	fs.Var(&o.oldDescs, "old-desc", "the description of the -old-key in the same position, kms: keys not counted (repeatable)")
-	fs.IntVar(&o.concurrency, "concurrency", s3crypto.DefaultRewrapConcurrency, "objects rewrapped at once")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "objects rewrapped at once")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read, rewrap and verify every envelope, but write nothing")
 	fs.BoolVar(&o.enforce, "enforce-rotation", true, "refuse a new envelope that an old key can still unwrap")
 	fs.BoolVar(&o.requireV3, "require-v3", false, "refuse format V2 objects (default: rewrap V2 and V3, keeping each format)")
@@ -196,9 +198,9 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	})
 	provider := materials.NewProvider(current, olds...)
 	client, err := s3crypto.New(api, provider, func(so *s3crypto.Options) {
-		so.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+		so.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 		if o.requireV3 {
-			so.CommitmentPolicy = s3crypto.RequireEncryptRequireDecrypt
+			so.CommitmentPolicy = envelope.RequireEncryptRequireDecrypt
 		}
 		so.EnableLegacyWrappingAlgorithms = o.legacyWraps
 		if o.sseC {

@@ -147,8 +147,8 @@ func (e *env) rsaKey(name, kid string) (priv, pub string, kr *keyring.RSA) {
 func (e *env) client(cur keyring.Keyring, others []keyring.Keyring, opts ...func(*s3crypto.Options)) *s3crypto.Client {
 	p := materials.NewProvider(cur, others...)
 	c, err := s3crypto.New(e.admin, p, append(opts, func(o *s3crypto.Options) {
-		if o.CommitmentPolicy == s3crypto.RequireEncryptRequireDecrypt {
-			o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt
+		if o.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt {
+			o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
 		}
 	})...)
 	if err != nil {
@@ -204,7 +204,7 @@ func TestRewrapCommand(t *testing.T) {
 	newFile, newAES := e.aesKey("new.b64", "2026", base64.StdEncoding.EncodeToString)
 	v3 := e.client(oldAES, nil)
 	v2 := e.client(oldRSA, nil, func(o *s3crypto.Options) {
-		o.CommitmentPolicy, o.Format, o.InstructionFile = s3crypto.ForbidEncryptAllowDecrypt, s3crypto.FormatV2, true
+		o.CommitmentPolicy, o.Format, o.InstructionFile = envelope.ForbidEncryptAllowDecrypt, envelope.FormatV2, true
 	})
 	want := map[string][]byte{}
 	for i := range 30 {
