@@ -6,6 +6,8 @@ import (
 	"crypto/cipher"
 	"fmt"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
 )
@@ -108,7 +110,7 @@ func (k *AES) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 	if w == nil {
 		return nil, fmt.Errorf("keyring: unwrap: no wrapped key: %w", envelope.ErrMalformed)
 	}
-	if err := CheckExpectedContext(ctx, w.Algorithm); err != nil {
+	if err := kmsctx.Check(ctx, w.Algorithm); err != nil {
 		return nil, err
 	}
 	switch w.Algorithm {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strconv"
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
@@ -23,10 +22,6 @@ var ErrWeakKey = errors.New("RSA key too small to wrap: at least 2048 bits requi
 // Smaller keys (down to what crypto/rsa accepts) may still unwrap old objects.
 const minRSAWrapBits = 2048
 
-// maxAlgNameInError bounds how much of a stored (untrusted) algorithm name is
-// echoed in an error message.
-const maxAlgNameInError = 64
-
 // validKeyLen reports whether n is an AES key size.
 func validKeyLen(n int) bool {
 	return n == 16 || n == 24 || n == 32
@@ -39,21 +34,8 @@ func copyDesc(d map[string]string) map[string]string {
 	return out
 }
 
-// algName renders a wrap algorithm name for an error message. Known names are
-// printed as is; anything else comes from stored metadata and is quoted and
-// truncated.
-func algName(alg string) string {
-	switch alg {
-	case format.WrapAESGCM, format.WrapRSAOAEPSHA1, format.WrapKMSContext,
-		format.WrapLegacyAESWrap, format.WrapLegacyRSAOAEPSHA256,
-		format.WrapLegacyAES, format.WrapLegacyRSA, format.WrapLegacyKMS:
-		return alg
-	}
-	if len(alg) > maxAlgNameInError {
-		alg = alg[:maxAlgNameInError] + "..."
-	}
-	return strconv.Quote(alg)
-}
+// algName renders a wrap algorithm name for an error message.
+func algName(alg string) string { return format.AlgName(alg) }
 
 // unwrapError builds the error for a failed unwrap: it names the operation and
 // algorithm and wraps exactly one sentinel. It never includes key material.

@@ -7,6 +7,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/stretchr/testify/require"
@@ -42,7 +44,7 @@ func TestFinding03LegacyKMSRefusesAnotherContentAlgorithm(t *testing.T) {
 	got, err := k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, legacy), Description: legacy}, format.ContentAESGCM)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
-	same := map[string]string{"kms_cmk_id": f.keyID, ReservedContextKey: format.ContentAESGCM}
+	same := map[string]string{"kms_cmk_id": f.keyID, kmsctx.ReservedKey: format.ContentAESGCM}
 	got, err = k.Unwrap(ctx, &envelope.WrappedKey{Algorithm: format.WrapLegacyKMS, Ciphertext: f.seal(dk, same), Description: same}, format.ContentAESGCM)
 	require.NoError(t, err)
 	require.Equal(t, dk, got)
@@ -84,11 +86,11 @@ func TestFinding05AESAndRSARefuseAnEncryptionContext(t *testing.T) {
 	requireSentinel(t, err, envelope.ErrDisallowed)
 
 	for _, alg := range []string{format.WrapAESGCM, format.WrapRSAOAEPSHA1, format.WrapLegacyAESWrap, format.WrapLegacyRSA} {
-		requireSentinel(t, CheckExpectedContext(withCtx, alg), envelope.ErrDisallowed)
-		require.NoError(t, CheckExpectedContext(ctx, alg))
+		requireSentinel(t, kmsctx.Check(withCtx, alg), envelope.ErrDisallowed)
+		require.NoError(t, kmsctx.Check(ctx, alg))
 	}
 	for _, alg := range []string{format.WrapKMSContext, format.WrapLegacyKMS} {
-		require.NoError(t, CheckExpectedContext(withCtx, alg))
+		require.NoError(t, kmsctx.Check(withCtx, alg))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
 	"github.com/s3envelope/s3envelope/internal/typednil"
 )
 
@@ -25,10 +26,6 @@ type KMSClient interface {
 }
 
 var _ KMSClient = (*kms.Client)(nil)
-
-// ReservedContextKey is the encryption-context key under which the content
-// algorithm is bound into every kms+context wrap. Callers may not set it.
-const ReservedContextKey = "aws:x-amz-cek-alg"
 
 // legacyKMSContextKey is the only context of legacy "kms" wraps: the key ARN.
 const legacyKMSContextKey = "kms_cmk_id"
@@ -42,7 +39,7 @@ type KMSOptions struct {
 // KMS is a master key held in AWS KMS (or a KMS-compatible service). Data
 // keys are made by GenerateDataKey and unwrapped by Decrypt, with the
 // encryption context (the caller's, see WithEncryptionContext, plus the
-// content algorithm under ReservedContextKey) stored as the object's
+// content algorithm under kmsctx.ReservedKey) stored as the object's
 // description and bound by KMS: a changed context fails to decrypt.
 type KMS struct {
 	client KMSClient
@@ -135,8 +132,6 @@ func (k *KMS) checkDiscovered(keyARN *string) error {
 // errDecryptOnly is returned by Wrap on a discovery KMS key.
 var errDecryptOnly = errors.New("keyring: a KMS discovery key only unwraps; use NewKMS to write")
 
-type contextKey struct{}
-
 // WithEncryptionContext returns a context carrying a KMS encryption context
 // for one request. On PutObject it is stored with the object and bound into
 // the wrapped key; on GetObject it is what the caller expects: an object
@@ -146,40 +141,13 @@ type contextKey struct{}
 // envelope.ErrUnsupported; unwrap: envelope.ErrDisallowed) rather than
 // ignore it. A nil ec removes a context set before.
 func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Context {
-	if ec == nil {
-		return context.WithValue(ctx, contextKey{}, nil)
-	}
-	return context.WithValue(ctx, contextKey{}, maps.Clone(ec))
-}
-
-// encryptionContext returns the per-request context, if any.
-func encryptionContext(ctx context.Context) (map[string]string, bool) {
-	ec, ok := ctx.Value(contextKey{}).(map[string]string)
-	return ec, ok
-}
-
-// bindsContext reports whether a wrap algorithm binds an encryption context.
-func bindsContext(wrapAlg string) bool {
-	return wrapAlg == format.WrapKMSContext || wrapAlg == format.WrapLegacyKMS
-}
-
-// CheckExpectedContext fails, wrapping envelope.ErrDisallowed, when ctx
-// carries an expected encryption context (WithEncryptionContext) and the
-// wrap algorithm cannot bind one: every wrap but KMS's. An AES- or RSA-wrapped
-// key's description is not authenticated (a holder of an RSA public key can
-// write any), so such an expectation could never be checked. Providers call
-// it before unwrapping, whatever the master key's implementation.
-func CheckExpectedContext(ctx context.Context, wrapAlg string) error {
-	if _, ok := encryptionContext(ctx); ok && !bindsContext(wrapAlg) {
-		return fmt.Errorf("keyring: unwrap %s: %w: an expected encryption context is bound only by KMS wraps, and this data key is wrapped with %s", algName(wrapAlg), envelope.ErrDisallowed, algName(wrapAlg))
-	}
-	return nil
+	return kmsctx.With(ctx, ec)
 }
 
 // refuseContext fails, wrapping envelope.ErrUnsupported, when a master key
 // that cannot bind an encryption context is asked to wrap under one.
 func refuseContext(ctx context.Context, wrapAlg string) error {
-	if _, ok := encryptionContext(ctx); ok {
+	if _, ok := kmsctx.From(ctx); ok {
 		return wrapError(wrapAlg, fmt.Errorf("%w: an encryption context is bound only by KMS master keys", envelope.ErrUnsupported))
 	}
 	return nil
@@ -208,12 +176,12 @@ func (k *KMS) wrapContext(ctx context.Context, contentAlg string) (map[string]st
 	default:
 		return nil, wrapError(format.WrapKMSContext, fmt.Errorf("content algorithm %s: %w", algName(contentAlg), envelope.ErrUnsupported))
 	}
-	ec, _ := encryptionContext(ctx)
-	if _, ok := ec[ReservedContextKey]; ok {
-		return nil, wrapError(format.WrapKMSContext, fmt.Errorf("encryption context key %s is reserved", ReservedContextKey))
+	ec, _ := kmsctx.From(ctx)
+	if _, ok := ec[kmsctx.ReservedKey]; ok {
+		return nil, wrapError(format.WrapKMSContext, fmt.Errorf("encryption context key %s is reserved", kmsctx.ReservedKey))
 	}
 	out := copyDesc(ec)
-	out[ReservedContextKey] = contentAlg
+	out[kmsctx.ReservedKey] = contentAlg
 	return out, nil
 }
 
@@ -279,9 +247,9 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 	}
 	switch w.Algorithm {
 	case format.WrapKMSContext:
-		alg, ok := w.Description[ReservedContextKey]
+		alg, ok := w.Description[kmsctx.ReservedKey]
 		if !ok {
-			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, ReservedContextKey)
+			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, kmsctx.ReservedKey)
 		}
 		if alg != contentAlg {
 			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context binds content algorithm %s, object uses %s",
@@ -293,14 +261,14 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		// algorithm is a blob made for something else — the data key of an
 		// SSE-C object (which S3 receives on every request), of a V3 or
 		// segmented object — relabelled to be opened as this object's key.
-		if alg, ok := w.Description[ReservedContextKey]; ok && alg != contentAlg {
+		if alg, ok := w.Description[kmsctx.ReservedKey]; ok && alg != contentAlg {
 			return nil, fmt.Errorf("keyring: unwrap kms: %w: encryption context binds content algorithm %s, object uses %s",
 				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
 		}
 	default:
 		return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
 	}
-	if want, ok := encryptionContext(ctx); ok && !contextMatches(w, want) {
+	if want, ok := kmsctx.From(ctx); ok && !contextMatches(w, want) {
 		return nil, fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
 	}
 	in := &kms.DecryptInput{
@@ -342,7 +310,7 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 // part of its context like any other key.
 func contextMatches(w *envelope.WrappedKey, want map[string]string) bool {
 	stored := maps.Clone(w.Description)
-	delete(stored, ReservedContextKey)
+	delete(stored, kmsctx.ReservedKey)
 	if maps.Equal(stored, want) {
 		return true
 	}

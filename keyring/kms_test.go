@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -85,7 +87,7 @@ func TestKMSRoundTrip(t *testing.T) {
 		dk, w, err := k.GenerateDataKey(ctx, ca)
 		require.NoError(t, err)
 		require.Equal(t, format.WrapKMSContext, w.Algorithm)
-		require.Equal(t, map[string]string{"tenant": "a", ReservedContextKey: ca}, w.Description)
+		require.Equal(t, map[string]string{"tenant": "a", kmsctx.ReservedKey: ca}, w.Description)
 		require.True(t, k.Matches(w))
 
 		got, err := k.Unwrap(context.Background(), w, ca)
@@ -111,10 +113,10 @@ func TestKMSRoundTrip(t *testing.T) {
 
 		// A tampered stored context: KMS refuses, as authentication.
 		t2 := *w
-		t2.Description = map[string]string{"tenant": "evil", ReservedContextKey: ca}
+		t2.Description = map[string]string{"tenant": "evil", kmsctx.ReservedKey: ca}
 		_, err = k.Unwrap(context.Background(), &t2, ca)
 		require.ErrorIs(t, err, envelope.ErrAuthentication)
-		delete(t2.Description, ReservedContextKey)
+		delete(t2.Description, kmsctx.ReservedKey)
 		_, err = k.Unwrap(context.Background(), &t2, ca)
 		require.ErrorIs(t, err, envelope.ErrMalformed)
 
@@ -134,7 +136,7 @@ func TestKMSReservedKeyRefused(t *testing.T) {
 	f := newFakeKMS(t)
 	k, err := NewKMS(f, f.keyID)
 	require.NoError(t, err)
-	ctx := WithEncryptionContext(context.Background(), map[string]string{ReservedContextKey: "AES/GCM/NoPadding"})
+	ctx := WithEncryptionContext(context.Background(), map[string]string{kmsctx.ReservedKey: "AES/GCM/NoPadding"})
 	_, _, err = k.GenerateDataKey(ctx, format.ContentAESGCMCommit)
 	require.ErrorContains(t, err, "reserved")
 	require.Empty(t, f.calls)

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
 )
@@ -144,7 +146,7 @@ func (k *RSA) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 	if w == nil {
 		return nil, fmt.Errorf("keyring: unwrap: no wrapped key: %w", envelope.ErrMalformed)
 	}
-	if err := CheckExpectedContext(ctx, w.Algorithm); err != nil {
+	if err := kmsctx.Check(ctx, w.Algorithm); err != nil {
 		return nil, err
 	}
 	switch w.Algorithm {

@@ -11,6 +11,8 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
 	"github.com/s3envelope/s3envelope/internal/typednil"
@@ -186,7 +188,7 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
 	// Whatever the master key's implementation: an expected encryption
 	// context can only be checked where KMS binds one.
-	if err := keyring.CheckExpectedContext(ctx, w.Algorithm); err != nil {
+	if err := kmsctx.Check(ctx, w.Algorithm); err != nil {
 		return nil, err
 	}
 	k, err := p.Resolve(ctx, w)

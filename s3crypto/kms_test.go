@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -160,11 +162,11 @@ func kmsCheckStoredEnvelope(t *testing.T, api *s3.Client, bucket, key string, v 
 		require.Equal(t, "12", f["x-amz-w"], "V3 wrap code for kms+context")
 		require.Equal(t, "115", f["x-amz-c"])
 		require.NotContains(t, f, "x-amz-m", "a KMS V3 object stores its context in x-amz-t")
-		want[keyring.ReservedContextKey] = "115"
+		want[kmsctx.ReservedKey] = "115"
 	} else {
 		require.Equal(t, "kms+context", f["x-amz-wrap-alg"])
 		require.Equal(t, "AES/GCM/NoPadding", f["x-amz-cek-alg"])
-		want[keyring.ReservedContextKey] = "AES/GCM/NoPadding"
+		want[kmsctx.ReservedKey] = "AES/GCM/NoPadding"
 	}
 	raw, ok := f[field]
 	require.True(t, ok, "%s is not stored", field)
@@ -239,7 +241,7 @@ func TestKMSContextMismatch(t *testing.T) {
 	changed := maps.Clone(kmsTestEC)
 	changed["tenant"] = "evil"
 	withReserved := maps.Clone(kmsTestEC)
-	withReserved[keyring.ReservedContextKey] = "AES/GCM/NoPadding"
+	withReserved[kmsctx.ReservedKey] = "AES/GCM/NoPadding"
 	for _, v := range variants {
 		c := newClient(t, api, kr, v.apply)
 		key := "kms-mismatch/" + v.String()
@@ -300,13 +302,13 @@ func TestKMSTamperedContext(t *testing.T) {
 		{"added key", edit(func(m map[string]string) { m["extra"] = "1" }), envelope.ErrAuthentication},
 		{"removed key", edit(func(m map[string]string) { delete(m, "tenant") }), envelope.ErrAuthentication},
 		{"content algorithm swapped", edit(func(m map[string]string) {
-			if m[keyring.ReservedContextKey] == "115" {
-				m[keyring.ReservedContextKey] = "AES/GCM/NoPadding"
+			if m[kmsctx.ReservedKey] == "115" {
+				m[kmsctx.ReservedKey] = "AES/GCM/NoPadding"
 			} else {
-				m[keyring.ReservedContextKey] = "115"
+				m[kmsctx.ReservedKey] = "115"
 			}
 		}), envelope.ErrAuthentication},
-		{"content algorithm removed", edit(func(m map[string]string) { delete(m, keyring.ReservedContextKey) }), envelope.ErrMalformed},
+		{"content algorithm removed", edit(func(m map[string]string) { delete(m, kmsctx.ReservedKey) }), envelope.ErrMalformed},
 		{"emptied", func(string) string { return "{}" }, envelope.ErrMalformed},
 		{"not JSON", func(string) string { return "tenant=acme" }, envelope.ErrMalformed},
 	}
@@ -378,10 +380,10 @@ func TestKMSReservedContextKey(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%q", v, val), func(t *testing.T) {
 				c := newClient(t, api, kr, v.apply)
 				key := fmt.Sprintf("kms-reserved/%v/%s", v, val)
-				ec := map[string]string{"tenant": "acme", keyring.ReservedContextKey: val}
+				ec := map[string]string{"tenant": "acme", kmsctx.ReservedKey: val}
 				err := kmsPut(keyring.WithEncryptionContext(context.Background(), ec), c, bucket, key, random(10))
 				require.Error(t, err)
-				require.Contains(t, err.Error(), keyring.ReservedContextKey)
+				require.Contains(t, err.Error(), kmsctx.ReservedKey)
 				_, exists := kmsGetRaw(t, api, bucket, key)
 				require.False(t, exists, "a refused PUT stored the object")
 				_, exists = kmsGetRaw(t, api, bucket, key+format.InstructionSuffix)

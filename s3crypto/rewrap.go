@@ -10,6 +10,8 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -392,7 +394,7 @@ func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.Wra
 		return keyring.WithEncryptionContext(ctx, nil)
 	}
 	ec := maps.Clone(old.Description)
-	delete(ec, keyring.ReservedContextKey)
+	delete(ec, kmsctx.ReservedKey)
 	if old.Algorithm == format.WrapLegacyKMS {
 		delete(ec, "kms_cmk_id")
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -362,7 +364,7 @@ func TestRewrapKMS(t *testing.T) {
 				require.True(t, out.Written)
 				if tc.wantEC != nil {
 					want := maps.Clone(tc.wantEC)
-					want[keyring.ReservedContextKey] = map[envelope.Format]string{envelope.FormatV2: format.ContentAESGCM, envelope.FormatV3: format.ContentAESGCMCommit}[v.format]
+					want[kmsctx.ReservedKey] = map[envelope.Format]string{envelope.FormatV2: format.ContentAESGCM, envelope.FormatV3: format.ContentAESGCMCommit}[v.format]
 					require.Equal(t, want, out.NewDescription)
 					require.Equal(t, format.WrapKMSContext, out.NewWrap)
 				}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/kmsctx"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -225,7 +227,7 @@ func TestSSECKMS(t *testing.T) {
 	require.True(t, bytes.Equal(body, got))
 	comp, _ := companionOf(t, api, bucket, "kms")
 	require.Equal(t, format.WrapKMSContext, comp.Keys[0].Algorithm)
-	require.Equal(t, format.ContentSSEC, comp.Keys[0].Description[keyring.ReservedContextKey])
+	require.Equal(t, format.ContentSSEC, comp.Keys[0].Description[kmsctx.ReservedKey])
 
 	// A data key wrapped for SSE-C is not a client-side content key.
 	_, err = kr.Unwrap(context.Background(), &comp.Keys[0], format.ContentAESGCMCommit)

@@ -3,6 +3,7 @@ package format
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/s3envelope/s3envelope/internal/typednil"
 )
@@ -44,6 +45,26 @@ func IsLegacyWrap(alg string) bool {
 		return true
 	}
 	return false
+}
+
+// maxAlgNameInError bounds how much of a stored (untrusted) algorithm name is
+// printed in an error.
+const maxAlgNameInError = 64
+
+// AlgName renders a wrap algorithm name for an error message. Known names
+// are printed as is; anything else comes from stored metadata and is quoted
+// and truncated.
+func AlgName(alg string) string {
+	switch alg {
+	case WrapAESGCM, WrapRSAOAEPSHA1, WrapKMSContext,
+		WrapLegacyAESWrap, WrapLegacyRSAOAEPSHA256,
+		WrapLegacyAES, WrapLegacyRSA, WrapLegacyKMS:
+		return alg
+	}
+	if len(alg) > maxAlgNameInError {
+		alg = alg[:maxAlgNameInError] + "..."
+	}
+	return strconv.Quote(alg)
 }
 
 // WrappedKey is a data key wrapped by a master key, with what must be stored
