@@ -150,8 +150,9 @@ type Envelope struct {
 
 func (e *Envelope) internal() *format.Envelope { return (*format.Envelope)(e) }
 
-// Decode reads an object's envelope from its user metadata (keys with or
-// without the "x-amz-meta-" prefix, any case) or, when the metadata holds no
+// Decode reads an object's envelope from its user metadata (keys as the
+// SDK's Metadata holds them: without the "x-amz-meta-" prefix, in any case)
+// or, when the metadata holds no
 // wrapped key, from its instruction file (nil when there is none). It fails
 // with ErrNoEnvelope when there is no envelope at all, else ErrMalformed,
 // ErrUnsupported or ErrTooLarge for one this package cannot use.

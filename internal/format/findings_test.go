@@ -290,3 +290,23 @@ func FuzzOpenRangeLegacy(f *testing.F) {
 		}
 	})
 }
+
+// An envelope field given twice in different cases (x-amz-iv and X-Amz-Iv)
+// is malformed: which one map order picked used to decide, at random,
+// whether the object opened.
+func TestEnvelopeFieldTwiceInDifferentCases(t *testing.T) {
+	kr := testKeyrings(t)[envelope.WrapAESGCM]
+	meta, _, _ := seal(t, kr, configFor(envelope.FormatV2), []byte("body"), false)
+	_, err := envelope.Decode(meta, nil)
+	require.NoError(t, err)
+	meta["X-Amz-Iv"] = "AAAAAAAAAAAAAAAA"
+	_, err = envelope.Decode(meta, nil)
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+
+	_, ins, _ := seal(t, kr, configFor(envelope.FormatV2), []byte("body"), true)
+	_, err = envelope.Decode(nil, ins)
+	require.NoError(t, err)
+	ins = append(ins[:bytes.LastIndexByte(ins, '}')], []byte(`,"X-Amz-Iv":"AAAAAAAAAAAAAAAA"}`)...)
+	_, err = envelope.Decode(nil, ins)
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+}

@@ -132,7 +132,10 @@ func HasEnvelope(metadata map[string]string) bool {
 // ErrNoEnvelope when the metadata holds no envelope field at all and there
 // is no instruction file: the object was not client-side encrypted.
 func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
-	m := lower(metadata)
+	m, err := lowerFields(metadata, "metadata")
+	if err != nil {
+		return nil, err
+	}
 	if !HasEnvelope(m) {
 		if instruction == nil {
 			// Envelope fields without a wrapped key: an encrypted object
@@ -248,7 +251,11 @@ func ParseInstruction(b []byte) (map[string]string, error) {
 			}
 			s = n.String()
 		}
-		out[strings.ToLower(k)] = s
+		lk := strings.ToLower(k)
+		if _, dup := out[lk]; dup && IsEnvelopeKey(lk) {
+			return nil, fmt.Errorf("%w: instruction file holds envelope field %s twice, in different cases", ErrMalformed, lk)
+		}
+		out[lk] = s
 	}
 	return out, nil
 }
@@ -614,6 +621,21 @@ func IsEnvelopeKey(k string) bool {
 		return true
 	}
 	return false
+}
+
+// lowerFields is lower, refusing an envelope field given twice in
+// different cases: which one a map's order would pick must not decide
+// whether an object opens.
+func lowerFields(m map[string]string, what string) (map[string]string, error) {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		lk := strings.ToLower(k)
+		if _, dup := out[lk]; dup && IsEnvelopeKey(lk) {
+			return nil, fmt.Errorf("%w: %s holds envelope field %s twice, in different cases", ErrMalformed, what, lk)
+		}
+		out[lk] = v
+	}
+	return out, nil
 }
 
 func lower(m map[string]string) map[string]string {
