@@ -1,6 +1,7 @@
 package keyring_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -22,4 +23,25 @@ func ExampleNewKMSDiscovery() {
 	// Output:
 	// keyring: NewKMSDiscovery needs a discovery filter: the partition and the accounts whose KMS keys are trusted
 	// <nil> true
+}
+
+// A key file made by `openssl rand -hex 32 > 2026.key` holds 64 hex digits
+// and a newline. An AES-128 key in hex is refused: ParseAES reads only
+// AES-256 keys, and its errors never show the key.
+func ExampleParseAES() {
+	file := []byte("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n") // os.ReadFile("2026.key")
+	kr, err := keyring.ParseAES(file, map[string]string{"kid": "2026"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("parsed", kr.Description())
+
+	_, err = keyring.ParseAES([]byte("00112233445566778899aabbccddeeff\n"), nil)
+	fmt.Println(errors.Is(err, keyring.ErrKeyFormat))
+	fmt.Println(err)
+	// Output:
+	// parsed map[kid:2026]
+	// true
+	// keyring: AES key not in an accepted format: want 32 bytes raw, 64 hex digits or base64 of 32 bytes; got 33 bytes, 32 before the final newline
 }

@@ -1,5 +1,6 @@
 // Package keyring holds master keys: the keys that wrap and unwrap the
-// one-time data keys of encrypted objects.
+// one-time data keys of encrypted objects. ParseAES and ParseRSA read them
+// from key files (hex, base64 or raw AES-256 keys; RSA keys in PEM), strictly.
 package keyring
 
 import "github.com/s3envelope/s3envelope/envelope"

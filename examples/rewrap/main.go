@@ -10,10 +10,13 @@
 //
 // Key sources (-new-key, -old-key; -old-key may be repeated, each with its
 // -old-desc in the same order):
-//   - a file holding an AES key of 16, 24 or 32 bytes, in hex or base64;
+//   - a file holding an AES-256 key: 64 hex digits, base64 or 32 raw bytes
+//     (read by keyring.ParseAES, which says what it wants of a file it
+//     refuses);
 //   - a PEM file holding an RSA private key (PKCS #1 or PKCS #8), or, for
-//     -new-key only, an RSA public key (the objects can then be read only by
-//     the private key's holder: the rewrap cannot verify them by unwrapping);
+//     -new-key only, an RSA public key (PKIX or PKCS #1; the objects can then
+//     be read only by the private key's holder: the rewrap cannot verify them
+//     by unwrapping), read by keyring.ParseRSA;
 //   - kms:<key ID, ARN or alias> for a KMS key (-kms-endpoint for a
 //     KMS-compatible server). A KMS key takes no description: objects store
 //     their encryption context, which a rewrap keeps.
@@ -42,13 +45,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3-compatible endpoint URL (path-style addressing); default: AWS")
 	fs.StringVar(&o.region, "region", "", "region (default: from the AWS config, else us-east-1)")
 	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", "", "KMS-compatible endpoint URL for kms: keys; default: AWS")
-	fs.StringVar(&o.newKey, "new-key", "", "the new master key: AES key file (hex or base64), RSA PEM file, or kms:<key-id> (required)")
+	fs.StringVar(&o.newKey, "new-key", "", "the new master key: AES-256 key file (hex, base64 or raw), RSA PEM file, or kms:<key-id> (required)")
 	fs.StringVar(&o.newDesc, "new-desc", "", `the new key's description: {"kid":"2026"} or kid=2026 (required but for kms:)`)
 	fs.Var(&o.oldKeys, "old-key", "an old master key, as -new-key (repeatable)")
 	fs.Var(&o.oldDescs, "old-desc", "the description of the -old-key in the same position, kms: keys not counted (repeatable)")
@@ -322,56 +321,32 @@ func loadKey(spec, desc string, isNew bool, kmsFor func() *kms.Client) (keyring.
 	if err != nil {
 		return nil, err
 	}
-	if blk, _ := pem.Decode(b); blk != nil {
-		switch blk.Type {
-		case "RSA PRIVATE KEY":
-			k, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
-			if err != nil {
-				return nil, err
-			}
-			return keyring.NewRSA(k, d)
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-			if err != nil {
-				return nil, err
-			}
-			rk, ok := k.(*rsa.PrivateKey)
-			if !ok {
-				return nil, fmt.Errorf("%s holds a %T, not an RSA key", spec, k)
-			}
-			return keyring.NewRSA(rk, d)
-		case "PUBLIC KEY", "RSA PUBLIC KEY":
-			if !isNew {
-				return nil, errors.New("an old key must be able to unwrap: give the RSA private key")
-			}
-			var pub any
-			if blk.Type == "PUBLIC KEY" {
-				pub, err = x509.ParsePKIXPublicKey(blk.Bytes)
-			} else {
-				pub, err = x509.ParsePKCS1PublicKey(blk.Bytes)
-			}
-			if err != nil {
-				return nil, err
-			}
-			rk, ok := pub.(*rsa.PublicKey)
-			if !ok {
-				return nil, fmt.Errorf("%s holds a %T, not an RSA key", spec, pub)
-			}
-			return keyring.NewRSAPublic(rk, d)
+	defer clear(b)
+	// Anything PEM-like goes to ParseRSA, whose error then says what is
+	// wrong with the PEM; a raw AES key holds "-----BEGIN" with probability
+	// under 2^-75.
+	if !bytes.Contains(b, []byte("-----BEGIN")) {
+		k, err := keyring.ParseAES(b, d)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%s: unsupported PEM block %q", spec, blk.Type)
+		return k, nil
 	}
-	text := strings.TrimSpace(string(b))
-	clear(b)
-	key, err := hex.DecodeString(text)
+	k, err := keyring.ParseRSA(b, d)
 	if err != nil {
-		key, err = base64.StdEncoding.DecodeString(text)
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s holds neither a PEM key nor a hex or base64 AES key", spec)
+	if !isNew && wrapOnly(k) {
+		return nil, errors.New("an old key must be able to unwrap: give the RSA private key")
 	}
-	defer clear(key)
-	return keyring.NewAES(key, d)
+	return k, nil
+}
+
+// wrapOnly reports whether k can only wrap (an RSA public key): such a key's
+// Unwrap fails with envelope.ErrWrapOnly whatever it is given.
+func wrapOnly(k keyring.Keyring) bool {
+	_, err := k.Unwrap(context.Background(), nil, "")
+	return errors.Is(err, envelope.ErrWrapOnly)
 }
 
 // parseDesc reads {"k":"v",...} or k=v[,k=v...].

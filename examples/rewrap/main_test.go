@@ -421,3 +421,57 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("the last progress line is not ended: %q", s)
 	}
 }
+
+// TestLoadKeyFiles: key files are read by keyring.ParseAES and ParseRSA; a
+// public key may be only the new key; a refused file's error says what was
+// wanted and holds none of the file. It needs no server.
+func TestLoadKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noKMS := func() *kms.Client { t.Fatal("no KMS client wanted"); return nil }
+	key := make([]byte, 32)
+	rand.Read(key)
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := write("pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	for _, tc := range []struct {
+		file  string
+		isNew bool
+		want  string // "" for success
+	}{
+		{write("hex", []byte(hex.EncodeToString(key)+"\n")), false, ""},
+		{write("b64", []byte(base64.RawURLEncoding.EncodeToString(key))), false, ""},
+		{write("raw", key), false, ""},
+		{write("rsa.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})), false, ""},
+		{pub, true, ""},
+		{pub, false, "an old key must be able to unwrap"},
+		{write("aes128", []byte(hex.EncodeToString(key[:16])+"\n")), true, "want 32 bytes raw, 64 hex digits or base64 of 32 bytes; got 33 bytes"},
+		{write("spaced", []byte(hex.EncodeToString(key)+"\n\n")), true, "whitespace other than one final newline"},
+		{write("bag.pem", append([]byte("Bag Attributes\n"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})...)), true, "do not start with one"},
+	} {
+		k, err := loadKey(tc.file, "kid=1", tc.isNew, noKMS)
+		switch {
+		case tc.want == "" && (err != nil || k == nil || k.Description()["kid"] != "1"):
+			t.Errorf("%s: %v, %v", tc.file, k, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want an error containing %q", tc.file, err, tc.want)
+		case tc.want != "" && strings.Contains(err.Error(), hex.EncodeToString(key[:8])):
+			t.Errorf("%s: the error shows the key: %v", tc.file, err)
+		}
+		if tc.want != "" && k != nil {
+			t.Errorf("%s: a keyring with the error", tc.file)
+		}
+	}
+}
