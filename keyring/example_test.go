@@ -26,8 +26,8 @@ func ExampleNewKMSDiscovery() {
 }
 
 // A key file made by `openssl rand -hex 32 > 2026.key` holds 64 hex digits
-// and a newline. An AES-128 key in hex is refused: ParseAES reads only
-// AES-256 keys, and its errors never show the key.
+// and a newline. A key in another form, or of a length AES has not, is
+// refused, and the error never shows the key.
 func ExampleParseAES() {
 	file := []byte("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n") // os.ReadFile("2026.key")
 	kr, err := keyring.ParseAES(file, map[string]string{"kid": "2026"})
@@ -37,11 +37,11 @@ func ExampleParseAES() {
 	}
 	fmt.Println("parsed", kr.Description())
 
-	_, err = keyring.ParseAES([]byte("00112233445566778899aabbccddeeff\n"), nil)
+	_, err = keyring.ParseAES([]byte("00112233445566778899aabbccddee\n"), nil) // 15 bytes
 	fmt.Println(errors.Is(err, keyring.ErrKeyFormat))
 	fmt.Println(err)
 	// Output:
 	// parsed map[kid:2026]
 	// true
-	// keyring: AES key not in an accepted format: want 32 bytes raw, 64 hex digits or base64 of 32 bytes; got 33 bytes, 32 before the final newline
+	// keyring: AES key not in an accepted format: want 16, 24 or 32 bytes raw, in hex or in base64; got 31 bytes, 30 before the final newline: not hex or base64 of 16, 24 or 32 bytes
 }

@@ -21,35 +21,23 @@ import (
 // input.
 var ErrKeyFormat = errors.New("key not in an accepted format")
 
-// aesKeySize is the only master key size ParseAES accepts: AES-256.
-const aesKeySize = 32
-
-// ParseAES returns an AES keyring, as NewAES, for an AES-256 key as key files
-// hold one:
+// ParseAES returns an AES keyring, as NewAES, for an AES key (128, 192 or
+// 256 bits: old master keys must stay readable) as key files hold one:
 //
-//   - exactly 32 bytes, raw;
-//   - 64 hex digits, in either case;
-//   - base64 of 32 bytes, 44 characters padded or 43 unpadded, in the
-//     standard or the URL alphabet (not a mix).
+//   - raw: exactly 16, 24 or 32 bytes;
+//   - hex: 32, 48 or 64 hex digits, in either case;
+//   - base64 of 16, 24 or 32 bytes, padded or not, in the standard or the
+//     URL alphabet (not a mix).
 //
 // One final "\n" or "\r\n" after hex or base64 is dropped; no other
-// whitespace is accepted. Any other input, and 32 bytes that are all hex or
-// base64 characters (text, not a raw key), is an error wrapping ErrKeyFormat.
+// whitespace is accepted. Text is read as hex when it is all hex digits,
+// else as base64; a raw key is never trimmed (its last byte may be '\n'),
+// and raw bytes that are all hex or base64 characters are refused: that is
+// text of another length (or a password), which taken raw would make a
+// keyring that silently opens nothing — a random key looks like that with
+// probability under 2^-32. Other input is an error wrapping ErrKeyFormat.
 // b is neither modified nor retained, and desc is copied.
 func ParseAES(b []byte, desc map[string]string) (*AES, error) {
-	// No input is valid in two forms: 64 hex digits and 43 or 44 base64
-	// characters are longer than 32 bytes, even without a final newline. A
-	// raw key's last byte may be '\n', so 32 bytes are never trimmed.
-	if len(b) == aesKeySize {
-		// Yet 32 bytes of hex or base64 text are the encoding of a 16- or
-		// 24-byte key, or a password: taken raw they would make a keyring
-		// that silently opens nothing. A random key is such text with
-		// probability under 2^-61.
-		if allBase64Chars(b) {
-			return nil, aesFormatError("got 32 bytes of hex or base64 text, which encode fewer than 32 bytes")
-		}
-		return NewAES(b, desc)
-	}
 	text := b
 	if bytes.HasSuffix(text, []byte("\r\n")) {
 		text = text[:len(text)-2]
@@ -60,42 +48,45 @@ func ParseAES(b []byte, desc map[string]string) (*AES, error) {
 	if len(text) != len(b) {
 		got += fmt.Sprintf(", %d before the final newline", len(text))
 	}
-	// The base64 decoders skip '\r' and '\n' anywhere: refuse whitespace
-	// first, so that nothing but one final newline is ever skipped.
-	if bytes.ContainsAny(text, " \t\r\n\v\f") {
-		return nil, aesFormatError(got + ": whitespace other than one final newline")
+	if len(text) > 0 && allBase64Chars(text) {
+		var buf [64]byte // the longest text accepted decodes to at most 48 bytes
+		defer clear(buf[:])
+		n, ok := 0, false
+		if len(text) <= 2*32 && allHexDigits(text) {
+			n, _ = hex.Decode(buf[:], text)
+			ok = validKeyLen(n) && 2*n == len(text)
+		} else if len(text) <= 44 {
+			n, ok = decodeBase64(buf[:], text)
+			ok = ok && validKeyLen(n)
+		}
+		if !ok {
+			return nil, aesFormatError(got + ": not hex or base64 of 16, 24 or 32 bytes")
+		}
+		return NewAES(buf[:n], desc)
 	}
-	var buf [aesKeySize + 1]byte // base64 of 44 characters decodes to up to 33 bytes
-	defer clear(buf[:])
-	var n int
-	switch len(text) {
-	case 2 * aesKeySize:
-		var err error
-		if n, err = hex.Decode(buf[:], text); err != nil {
-			return nil, aesFormatError(got + ": not all hex digits")
+	if !validKeyLen(len(b)) {
+		if bytes.ContainsAny(text, " \t\r\n\v\f") {
+			got += ": whitespace other than one final newline"
 		}
-	case 43, 44:
-		var ok bool
-		if n, ok = decodeBase64(buf[:], text); !ok || n != aesKeySize {
-			return nil, aesFormatError(got + ": not base64 of 32 bytes in one alphabet")
-		}
-	default:
 		return nil, aesFormatError(got)
 	}
-	return NewAES(buf[:n], desc)
+	return NewAES(b, desc)
 }
 
-// decodeBase64 decodes text, padded if it is 44 characters long and
-// unpadded otherwise, in the standard or else the URL alphabet. Text valid in
-// both alphabets uses neither's two special characters and decodes the same
-// in each; text that mixes them is valid in neither. Strict decoding refuses
-// nonzero padding bits, so each key has one encoding per alphabet.
+// decodeBase64 decodes text, padded if its length is a multiple of 4 and
+// unpadded otherwise, in the standard or else the URL alphabet. Text valid
+// in both alphabets uses neither's two special characters and decodes the
+// same in each; text that mixes them is valid in neither. Strict decoding
+// refuses nonzero padding bits, so each key has one encoding per alphabet.
 func decodeBase64(dst, text []byte) (int, bool) {
 	std, url := base64.RawStdEncoding, base64.RawURLEncoding
-	if len(text) == 44 {
+	if len(text)%4 == 0 {
 		std, url = base64.StdEncoding, base64.URLEncoding
 	}
 	for _, enc := range []*base64.Encoding{std.Strict(), url.Strict()} {
+		if enc.DecodedLen(len(text)) > len(dst) {
+			return 0, false
+		}
 		if n, err := enc.Decode(dst, text); err == nil {
 			return n, true
 		}
@@ -117,8 +108,17 @@ func allBase64Chars(b []byte) bool {
 	return true
 }
 
+func allHexDigits(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 func aesFormatError(detail string) error {
-	return fmt.Errorf("keyring: AES %w: want 32 bytes raw, 64 hex digits or base64 of 32 bytes; %s", ErrKeyFormat, detail)
+	return fmt.Errorf("keyring: AES %w: want 16, 24 or 32 bytes raw, in hex or in base64; %s", ErrKeyFormat, detail)
 }
 
 // pemBegin opens every PEM block.
@@ -213,8 +213,8 @@ func rsaFormatError(format string, args ...any) error {
 // quotePEMType renders a PEM block type for an error message. It is the
 // input's, so it is quoted and truncated.
 func quotePEMType(t string) string {
-	if len(t) > maxAlgNameInError {
-		t = t[:maxAlgNameInError] + "..."
+	if len(t) > 64 {
+		t = t[:64] + "..."
 	}
 	return strconv.Quote(t)
 }

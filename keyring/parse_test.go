@@ -20,13 +20,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/format"
 )
 
 // parseKey is a 32-byte key whose base64 uses the characters in which the
 // standard and URL alphabets differ, so the two encodings are distinct.
 var parseKey = append([]byte{0xFB, 0xEF, 0xFF, 0xFE}, pattern(28, 0xA0)...)
 
-const aesWant = "keyring: AES key not in an accepted format: want 32 bytes raw, 64 hex digits or base64 of 32 bytes; got "
+const aesWant = "keyring: AES key not in an accepted format: want 16, 24 or 32 bytes raw, in hex or in base64; got "
 
 // goodAESInputs are the accepted forms of parseKey.
 func goodAESInputs(t testing.TB) map[string][]byte {
@@ -67,15 +68,36 @@ func TestParseAES(t *testing.T) {
 	}
 }
 
+// TestParseAESShortKeys: AES-128 and AES-192 master keys (old ones must
+// stay readable) in every form.
+func TestParseAESShortKeys(t *testing.T) {
+	for _, n := range []int{16, 24} {
+		key := parseKey[:n]
+		ref := newAES(t, key, nil)
+		for name, in := range map[string]string{
+			"raw":          string(key),
+			"hex":          hex.EncodeToString(key),
+			"hex newline":  hex.EncodeToString(key) + "\n",
+			"base64":       base64.StdEncoding.EncodeToString(key),
+			"base64url":    base64.RawURLEncoding.EncodeToString(key) + "\r\n",
+			"base64 unpad": base64.RawStdEncoding.EncodeToString(key),
+		} {
+			k, err := ParseAES([]byte(in), nil)
+			require.NoError(t, err, "%d bytes, %s", n, name)
+			requireSameAES(t, k, ref)
+		}
+	}
+}
+
 // requireSameAES checks that a and b hold one master key: each unwraps the
 // other's wrap.
 func requireSameAES(t *testing.T, a, b *AES) {
 	t.Helper()
 	dataKey := pattern(32, 0x5A)
 	for _, p := range [][2]*AES{{a, b}, {b, a}} {
-		w, err := p[0].Wrap(ctx, dataKey, envelope.ContentAESGCMCommit)
+		w, err := p[0].Wrap(ctx, dataKey, format.ContentAESGCMCommit)
 		require.NoError(t, err)
-		got, err := p[1].Unwrap(ctx, w, envelope.ContentAESGCMCommit)
+		got, err := p[1].Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.NoError(t, err)
 		require.Equal(t, dataKey, got)
 	}
@@ -119,7 +141,7 @@ func TestParseAESRefuses(t *testing.T) {
 		{"31 raw", string(parseKey[:31]), "31 bytes"},
 		{"33 raw", string(append(bytes.Clone(parseKey), 0xAA)), "33 bytes"},
 		{"hex two newlines", h + "\n\n", "66 bytes, 65 before the final newline: whitespace other than one final newline"},
-		{"hex CR", h + "\r", "65 bytes: whitespace other than one final newline"},
+
 		{"hex space newline", h + " \n", "66 bytes, 65 before the final newline: whitespace other than one final newline"},
 		{"hex tab", h + "\t", "65 bytes: whitespace other than one final newline"},
 		{"leading space", " " + h, "65 bytes: whitespace other than one final newline"},
@@ -127,24 +149,24 @@ func TestParseAESRefuses(t *testing.T) {
 		{"inner space for a digit", h[:32] + " " + h[33:], "64 bytes: whitespace other than one final newline"},
 		{"base64 inner newline", std[:20] + "\n" + std[21:], "44 bytes: whitespace other than one final newline"},
 		{"base64 inner CRLF", unpadded[:20] + "\r\n" + unpadded[21:], "44 bytes: whitespace other than one final newline"},
-		{"odd hex", h[:63], "63 bytes"},
-		{"hex of 31 bytes", h[:62], "62 bytes"},
-		{"hex of 33 bytes", h + "aa", "66 bytes"},
-		{"0x hex", "0x" + h, "66 bytes"},
-		{"not hex", h[:63] + "g", "64 bytes: not all hex digits"},
-		{"hex of 16 bytes", hex.EncodeToString(key16), "32 bytes of hex or base64 text, which encode fewer than 32 bytes"},
-		{"hex of 16 bytes newline", hex.EncodeToString(key16) + "\n", "33 bytes, 32 before the final newline"},
-		{"base64 of 24 bytes", base64.StdEncoding.EncodeToString(key24), "32 bytes of hex or base64 text, which encode fewer than 32 bytes"},
-		{"base64 of 31 bytes", base64.StdEncoding.EncodeToString(parseKey[:31]), "44 bytes: not base64 of 32 bytes in one alphabet"},
-		{"base64 of 33 bytes", base64.StdEncoding.EncodeToString(append(bytes.Clone(parseKey), 1)), "44 bytes: not base64 of 32 bytes in one alphabet"},
-		{"base64 of 33 bytes unpadded", base64.RawStdEncoding.EncodeToString(append(bytes.Clone(parseKey), 1)), "44 bytes: not base64 of 32 bytes in one alphabet"},
-		{"base64 of 24 bytes newline", base64.StdEncoding.EncodeToString(key24) + "\n", "33 bytes, 32 before the final newline"},
-		{"mixed alphabets", mixed, "44 bytes: not base64 of 32 bytes in one alphabet"},
-		{"padding on 43", unpadded[:42] + "=", "43 bytes: not base64 of 32 bytes in one alphabet"},
-		{"non-canonical base64", nonCanonical, "43 bytes: not base64 of 32 bytes in one alphabet"},
+		{"odd hex", h[:63], "63 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"hex of 31 bytes", h[:62], "62 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"hex of 33 bytes", h + "aa", "66 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"0x hex", "0x" + h, "66 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"not hex", h[:63] + "g", "64 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"hex of 15 bytes", hex.EncodeToString(key16[:15]), "30 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"hex of 20 bytes newline", hex.EncodeToString(key24[:20]) + "\n", "41 bytes, 40 before the final newline: not hex or base64 of 16, 24 or 32 bytes"},
+		{"base64 of 20 bytes", base64.StdEncoding.EncodeToString(key24[:20]), "28 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"base64 of 31 bytes", base64.StdEncoding.EncodeToString(parseKey[:31]), "44 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"base64 of 33 bytes", base64.StdEncoding.EncodeToString(append(bytes.Clone(parseKey), 1)), "44 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"base64 of 33 bytes unpadded", base64.RawStdEncoding.EncodeToString(append(bytes.Clone(parseKey), 1)), "44 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+
+		{"mixed alphabets", mixed, "44 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"padding on 43", unpadded[:42] + "=", "43 bytes: not hex or base64 of 16, 24 or 32 bytes"},
+		{"non-canonical base64", nonCanonical, "43 bytes: not hex or base64 of 16, 24 or 32 bytes"},
 		{"garbage", "zz!!qq--not-a-key--qq!!zz", "25 bytes"},
-		{"garbage 44", strings.Repeat("%", 44), "44 bytes: not base64 of 32 bytes in one alphabet"},
-		{"garbage 32", strings.Repeat("=", 32), "32 bytes of hex or base64 text, which encode fewer than 32 bytes"},
+		{"garbage 44", strings.Repeat("%", 44), "44 bytes"},
+		{"garbage 32", strings.Repeat("=", 32), "32 bytes: not hex or base64 of 16, 24 or 32 bytes"},
 		{"BOM hex", "\ufeff" + h, "67 bytes"},
 		{"PEM", "-----BEGIN AES KEY-----\n" + std + "\n-----END AES KEY-----\n", "91 bytes, 90 before the final newline: whitespace other than one final newline"},
 	}
@@ -218,15 +240,15 @@ func TestParseRSA(t *testing.T) {
 			require.Equal(t, orig, tc.in, "ParseRSA must not modify its input")
 			require.Equal(t, desc, k.Description())
 
-			w, err := k.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+			w, err := k.Wrap(ctx, dataKey, format.ContentAESGCM)
 			require.NoError(t, err)
-			got, err := ref.Unwrap(ctx, w, envelope.ContentAESGCM)
+			got, err := ref.Unwrap(ctx, w, format.ContentAESGCM)
 			require.NoError(t, err)
 			require.Equal(t, dataKey, got)
 
-			w, err = ref.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+			w, err = ref.Wrap(ctx, dataKey, format.ContentAESGCM)
 			require.NoError(t, err)
-			got, err = k.Unwrap(ctx, w, envelope.ContentAESGCM)
+			got, err = k.Unwrap(ctx, w, format.ContentAESGCM)
 			if !tc.private {
 				require.Nil(t, got)
 				requireSentinel(t, err, envelope.ErrWrapOnly)
@@ -255,19 +277,19 @@ func TestParseRSAWeakKeys(t *testing.T) {
 
 	old := newRSA(t, small, nil)
 	dataKey := pattern(32, 0x31)
-	w := &envelope.WrappedKey{Algorithm: envelope.WrapRSAOAEPSHA1, Ciphertext: oaepSHA1(t, &small.PublicKey, packOAEP(dataKey, envelope.ContentAESGCM))}
+	w := &envelope.WrappedKey{Algorithm: format.WrapRSAOAEPSHA1, Ciphertext: oaepSHA1(t, &small.PublicKey, packOAEP(dataKey, format.ContentAESGCM))}
 	for _, in := range [][]byte{
 		pemOf("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(small)),
 		pemOf("PRIVATE KEY", must[[]byte](t)(x509.MarshalPKCS8PrivateKey(small))),
 	} {
 		k, err := ParseRSA(in, nil)
 		require.NoError(t, err)
-		got, err := k.Unwrap(ctx, w, envelope.ContentAESGCM)
+		got, err := k.Unwrap(ctx, w, format.ContentAESGCM)
 		require.NoError(t, err)
 		require.Equal(t, dataKey, got)
-		_, err = k.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+		_, err = k.Wrap(ctx, dataKey, format.ContentAESGCM)
 		require.ErrorIs(t, err, ErrWeakKey)
-		_, err = old.Wrap(ctx, dataKey, envelope.ContentAESGCM)
+		_, err = old.Wrap(ctx, dataKey, format.ContentAESGCM)
 		require.ErrorIs(t, err, ErrWeakKey)
 	}
 }
@@ -365,7 +387,7 @@ func FuzzParseAES(f *testing.F) {
 		f.Add(in)
 	}
 	h := hex.EncodeToString(parseKey)
-	for _, s := range []string{"", "\n", h + "\n\n", h[:63] + "g", h[:32], " " + h,
+	for _, s := range []string{"", "\n", h + "\n\n", h[:63] + "g", h[:32], h[:48], " " + h,
 		base64.StdEncoding.EncodeToString(parseKey[:24]), base64.RawURLEncoding.EncodeToString(parseKey) + "="} {
 		f.Add([]byte(s))
 	}

@@ -10,7 +10,7 @@
 //
 // Key sources (-new-key, -old-key; -old-key may be repeated, each with its
 // -old-desc in the same order):
-//   - a file holding an AES-256 key: 64 hex digits, base64 or 32 raw bytes
+//   - a file holding an AES key (16, 24 or 32 bytes): hex, base64 or raw
 //     (read by keyring.ParseAES, which says what it wants of a file it
 //     refuses);
 //   - a PEM file holding an RSA private key (PKCS #1 or PKCS #8), or, for
@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3-compatible endpoint URL (path-style addressing); default: AWS")
 	fs.StringVar(&o.region, "region", "", "region (default: from the AWS config, else us-east-1)")
 	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", "", "KMS-compatible endpoint URL for kms: keys; default: AWS")
-	fs.StringVar(&o.newKey, "new-key", "", "the new master key: AES-256 key file (hex, base64 or raw), RSA PEM file, or kms:<key-id> (required)")
+	fs.StringVar(&o.newKey, "new-key", "", "the new master key: AES key file (hex, base64 or raw), RSA PEM file, or kms:<key-id> (required)")
 	fs.StringVar(&o.newDesc, "new-desc", "", `the new key's description: {"kid":"2026"} or kid=2026 (required but for kms:)`)
 	fs.Var(&o.oldKeys, "old-key", "an old master key, as -new-key (repeatable)")
 	fs.Var(&o.oldDescs, "old-desc", "the description of the -old-key in the same position, kms: keys not counted (repeatable)")

@@ -457,7 +457,8 @@ func TestLoadKeyFiles(t *testing.T) {
 		{write("rsa.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})), false, ""},
 		{pub, true, ""},
 		{pub, false, "an old key must be able to unwrap"},
-		{write("aes128", []byte(hex.EncodeToString(key[:16])+"\n")), true, "want 32 bytes raw, 64 hex digits or base64 of 32 bytes; got 33 bytes"},
+		{write("aes128", []byte(hex.EncodeToString(key[:16])+"\n")), false, ""},
+		{write("aes120", []byte(hex.EncodeToString(key[:15])+"\n")), true, "want 16, 24 or 32 bytes raw, in hex or in base64; got 31 bytes"},
 		{write("spaced", []byte(hex.EncodeToString(key)+"\n\n")), true, "whitespace other than one final newline"},
 		{write("bag.pem", append([]byte("Bag Attributes\n"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})...)), true, "do not start with one"},
 	} {
