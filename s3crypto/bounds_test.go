@@ -45,22 +45,29 @@ func (c *countingEndless) Read(p []byte) (int, error) {
 func TestBoundsEnvelopeObjects(t *testing.T) {
 	ctx := context.Background()
 	kr := masterKeys(t)[0]
+	type objectClient interface {
+		PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+		GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	}
 	for _, tc := range []struct {
-		name string
-		opt  func(*s3crypto.Options)
+		name   string
+		client func(api s3crypto.S3API) objectClient
 	}{
-		{"instruction file", func(o *s3crypto.Options) { o.InstructionFile = true }},
-		{"companion", func(o *s3crypto.Options) { o.Cipher = s3crypto.ServerSideCustomerKey }},
+		{"instruction file", func(api s3crypto.S3API) objectClient {
+			return newClient(t, api, kr, func(o *s3crypto.Options) { o.InstructionFile = true })
+		}},
+		{"companion", func(api s3crypto.S3API) objectClient { return sseClient(t, api, kr) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			api := &endlessEnvelopes{memS3: newMemS3()}
-			c := newClient(t, api, kr, tc.opt)
+			c := tc.client(api)
 			// The object itself, with a V3 metadata part for the
 			// instruction-file case.
-			w := newClient(t, api.memS3, kr, tc.opt)
-			put(t, w, "b", "k", strings.NewReader("body"))
+			w := tc.client(api.memS3)
+			_, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("body")})
+			require.NoError(t, err)
 			api.read = 0
-			_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+			_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 			require.ErrorIs(t, err, envelope.ErrTooLarge)
 			require.LessOrEqual(t, api.read, int64(format.MaxInstructionSize+1)+32<<10)
 		})

@@ -51,23 +51,12 @@ type Client struct {
 // envelope.ErrPolicy when the options' Format contradicts their
 // CommitmentPolicy.
 func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, error) {
-	if typednil.Is(api) || typednil.Is(p) {
-		return nil, errors.New("s3crypto: New needs an S3 client and a materials provider")
-	}
-	if cur := p.Current(); cur != nil && typednil.Is(cur) {
-		return nil, fmt.Errorf("s3crypto: New: the provider's current master key: %w", materials.ErrNilKeyring)
-	}
-	// A provider built from invalid arguments says so (materials reports
-	// them here rather than in its constructors' results).
-	if inv, ok := p.(interface{ Err() error }); ok && inv.Err() != nil {
-		return nil, fmt.Errorf("s3crypto: New: %w", inv.Err())
+	if err := checkClientArgs("New", api, p); err != nil {
+		return nil, err
 	}
 	var o Options
 	for _, fn := range optFns {
 		fn(&o)
-	}
-	if o.Cipher != ClientSide && o.Cipher != ServerSideCustomerKey {
-		return nil, fmt.Errorf("s3crypto: %w: %v", envelope.ErrUnsupported, o.Cipher)
 	}
 	fc := format.Config(o.Config)
 	f, err := fc.WriteFormat()
@@ -75,13 +64,23 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 		return nil, fmt.Errorf("s3crypto: %w", err)
 	}
 	o.Format = f
-	if o.Cipher == ServerSideCustomerKey {
-		if err := checkEndpoint(api); err != nil {
-			return nil, fmt.Errorf("s3crypto: New: %w", err)
-		}
-		api = &httpsOnly{api: api}
-	}
 	return &Client{api: api, provider: p, opts: o}, nil
+}
+
+// checkClientArgs refuses what New and NewSSEC cannot use: a nil API or
+// provider, a provider built from invalid arguments, or one whose current
+// master key is a nil pointer (what a failed keyring constructor returns).
+func checkClientArgs(fn string, api S3API, p materials.Provider) error {
+	if typednil.Is(api) || typednil.Is(p) {
+		return fmt.Errorf("s3crypto: %s needs an S3 client and a materials provider", fn)
+	}
+	if inv, ok := p.(interface{ Err() error }); ok && inv.Err() != nil {
+		return fmt.Errorf("s3crypto: %s: %w", fn, inv.Err())
+	}
+	if cur := p.Current(); cur != nil && typednil.Is(cur) {
+		return fmt.Errorf("s3crypto: %s: the provider's current master key: %w", fn, materials.ErrNilKeyring)
+	}
+	return nil
 }
 
 // cfg is the options' Config as the formats take it.
@@ -113,9 +112,6 @@ func (c *Client) Options() Options { return c.opts }
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: PutObject: nil input")
-	}
-	if c.ssec() {
-		return c.putSSEC(ctx, in, optFns)
 	}
 	if err := checkPlaintextChecksums(in); err != nil {
 		return nil, err
@@ -353,9 +349,6 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if in == nil {
 		return nil, errors.New("s3crypto: GetObject: nil input")
 	}
-	if c.ssec() {
-		return c.getSSEC(ctx, in, optFns)
-	}
 	if in.PartNumber != nil {
 		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", objectName(in.Bucket, in.Key), ErrRange)
 	}
@@ -458,10 +451,6 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 	if in == nil {
 		return nil, errors.New("s3crypto: HeadObject: nil input")
 	}
-	if c.ssec() {
-		out, _, err := c.headSSEC(ctx, in, optFns)
-		return out, err
-	}
 	out, err := c.api.HeadObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, err
@@ -484,23 +473,24 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 	return &res, nil
 }
 
-// DeleteObject deletes an object and its instruction file, if any (with
-// ServerSideCustomerKey, its companion). With a VersionId it deletes only
-// that version of the object: the instruction file or companion belongs to
-// the current version and is left alone.
+// DeleteObject deletes an object and its instruction file, if any. With a
+// VersionId it deletes only that version of the object: the instruction
+// file belongs to the current version and is left alone.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	return deleteWithCompanion(ctx, c.api, in, format.InstructionSuffix, "instruction file", optFns)
+}
+
+// deleteWithCompanion deletes an object and then, unless a version was
+// named, the object beside it that holds its envelope or keys.
+func deleteWithCompanion(ctx context.Context, api S3API, in *s3.DeleteObjectInput, suffix, what string, optFns []func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: DeleteObject: nil input")
 	}
-	suffix, what := format.InstructionSuffix, "instruction file"
-	if c.ssec() {
-		suffix, what = format.CompanionSuffix, "companion"
-	}
-	out, err := c.api.DeleteObject(ctx, in, optFns...)
+	out, err := api.DeleteObject(ctx, in, optFns...)
 	if err != nil || in.VersionId != nil {
 		return out, err
 	}
-	_, err = c.api.DeleteObject(ctx, &s3.DeleteObjectInput{
+	_, err = api.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket:              in.Bucket,
 		Key:                 aws.String(aws.ToString(in.Key) + suffix),
 		ExpectedBucketOwner: in.ExpectedBucketOwner,

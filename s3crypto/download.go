@@ -35,13 +35,16 @@ type DownloaderOptions struct {
 // download started, so a replaced object fails instead of mixing versions.
 // It is safe for concurrent use.
 type Downloader struct {
-	c    *Client
+	c    transferClient
+	api  S3API
 	opts DownloaderOptions
 }
 
-// NewDownloader returns a Downloader that decrypts with c.
-func NewDownloader(c *Client, optFns ...func(*DownloaderOptions)) *Downloader {
-	d := &Downloader{c: c}
+// NewDownloader returns a Downloader that reads objects as c does: c is a
+// *Client (decrypted here) or an *SSECClient (S3 decrypts under the
+// object's managed key).
+func NewDownloader(c transferClient, optFns ...func(*DownloaderOptions)) *Downloader {
+	d := &Downloader{c: c, api: c.s3api()}
 	for _, fn := range optFns {
 		fn(&d.opts)
 	}
@@ -53,7 +56,6 @@ func NewDownloader(c *Client, optFns ...func(*DownloaderOptions)) *Downloader {
 // what was written is authenticated but incomplete (nothing at all for V2
 // and V3). Cancelling ctx stops the download.
 func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (int64, error) {
-	c := d.c
 	if in == nil {
 		return 0, errors.New("s3crypto: Download: nil input")
 	}
@@ -61,9 +63,12 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 	if in.Range != nil || in.PartNumber != nil {
 		return 0, fmt.Errorf("s3crypto: Download %s: Range and PartNumber must be nil", name)
 	}
-	if c.ssec() {
-		return d.downloadSSEC(ctx, w, in, optFns, name)
-	}
+	return d.c.download(ctx, d, w, in, optFns, name)
+}
+
+// download decrypts what the Downloader fetches: a segmented object's
+// segments as they arrive, a V2/V3 object once its spool verifies.
+func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
 	head, err := c.api.HeadObject(ctx, headInput(in), optFns...)
 	if err != nil {
 		return 0, err
@@ -118,10 +123,10 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 	return n, nil
 }
 
-// downloadSSEC downloads an SSE-C object: its key is resolved once (with
-// the HEAD), then the ranged GETs carry it and S3 decrypts.
-func (d *Downloader) downloadSSEC(ctx context.Context, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
-	head, key, err := d.c.headSSEC(ctx, headInput(in), optFns)
+// download of an SSE-C object: its key is resolved once (with the HEAD),
+// then the ranged GETs carry it and S3 decrypts.
+func (c *SSECClient) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
+	head, key, err := c.headSSEC(ctx, headInput(in), optFns)
 	if err != nil {
 		return 0, err
 	}
@@ -235,7 +240,7 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 func (d *Downloader) get(ctx context.Context, in *s3.GetObjectInput, buf []byte, start int64, optFns []func(*s3.Options), name string) error {
 	req := *in
 	req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, start+int64(len(buf))-1))
-	out, err := d.c.api.GetObject(ctx, &req, optFns...)
+	out, err := d.api.GetObject(ctx, &req, optFns...)
 	if err != nil {
 		return s3Error("s3crypto: ranged GET of "+name, err)
 	}

@@ -148,23 +148,22 @@ func TestFinding02SSECPlainHTTPNeverSent(t *testing.T) {
 	})
 	api := s3.New(s3.Options{BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", UsePathStyle: true, Credentials: creds})
 	kr := newAES(t, "a")
-	sse := func(o *s3crypto.Options) { o.Cipher = s3crypto.ServerSideCustomerKey }
-	_, err := s3crypto.New(api, provider(t, kr), sse)
-	require.ErrorIs(t, err, s3crypto.ErrInsecureEndpoint, "New with an http BaseEndpoint")
+	_, err := s3crypto.NewSSEC(api, provider(t, kr))
+	require.ErrorIs(t, err, s3crypto.ErrInsecureEndpoint, "NewSSEC with an http BaseEndpoint")
 	for name, o := range map[string]func(*s3.Options){
 		"DisableHTTPS":       func(o *s3.Options) { o.EndpointOptions.DisableHTTPS = true },
 		"unknown HTTPClient": func(o *s3.Options) { o.HTTPClient = doerFunc(http.DefaultClient.Do) },
 	} {
 		tlsAPI := s3.New(s3.Options{BaseEndpoint: aws.String("https://127.0.0.1:1"), Region: "us-east-1", UsePathStyle: true, Credentials: creds}, o)
-		_, err := s3crypto.New(tlsAPI, provider(t, kr), sse)
+		_, err := s3crypto.NewSSEC(tlsAPI, provider(t, kr))
 		require.ErrorIs(t, err, s3crypto.ErrInsecureEndpoint, name)
 	}
 	// A client-side client may use plain HTTP (nothing secret is sent).
 	_, err = s3crypto.New(api, provider(t, kr))
 	require.NoError(t, err)
 
-	c, err := s3crypto.New(opaque{api}, provider(t, kr), sse)
-	require.NoError(t, err, "New cannot see into an opaque API")
+	c, err := s3crypto.NewSSEC(opaque{api}, provider(t, kr))
+	require.NoError(t, err, "NewSSEC cannot see into an opaque API")
 	ctx := context.Background()
 	b, k := aws.String("bucket"), aws.String("key")
 	errs := map[string]error{}

@@ -100,19 +100,19 @@ func random(n int) []byte {
 	return b
 }
 
-func put(t testing.TB, c *s3crypto.Client, bucket, key string, body io.Reader) {
+func put(t testing.TB, c objectClient, bucket, key string, body io.Reader) {
 	t.Helper()
 	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: body})
 	require.NoError(t, err)
 }
 
 // get returns the plaintext, or the error with what was read before it.
-func get(c *s3crypto.Client, bucket, key string) ([]byte, error) {
+func get(c objectClient, bucket, key string) ([]byte, error) {
 	return getCtx(context.Background(), c, bucket, key)
 }
 
 // getCtx is get with a request context (for an expected encryption context).
-func getCtx(ctx context.Context, c *s3crypto.Client, bucket, key string) ([]byte, error) {
+func getCtx(ctx context.Context, c objectClient, bucket, key string) ([]byte, error) {
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, err
@@ -227,3 +227,11 @@ const (
 	defaultPartSize    = 8 << 20
 	defaultPartRetries = 2
 )
+
+// objectClient is what *s3crypto.Client and *s3crypto.SSECClient share.
+type objectClient interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}

@@ -28,14 +28,6 @@ type Options struct {
 	// looks at metadata first and at the instruction file when metadata holds
 	// no envelope, whatever this is set to.
 	InstructionFile bool
-
-	// Cipher says who encrypts bodies: ClientSide (the zero value) or, with
-	// ServerSideCustomerKey, S3 under a managed SSE-C key per object (see
-	// ServerSideCustomerKey). Config's format and legacy settings and
-	// InstructionFile apply only to ClientSide. A ServerSideCustomerKey
-	// client sends every request only to https URLs, redirects included
-	// (ErrInsecureEndpoint).
-	Cipher Cipher
 }
 
 // S3API is the part of *s3.Client that Client calls. *s3.Client satisfies

@@ -320,14 +320,11 @@ func clearChecksums(o *s3.GetObjectOutput) {
 // replaced object fails (ErrConcurrentModification) instead of mixing
 // versions. ctx governs every later read. in.Range and in.PartNumber must be
 // nil. Objects of other formats fail with envelope.ErrUnsupported.
-func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*format.ReaderAt, error) {
+func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*io.SectionReader, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: NewReaderAt: nil input")
 	}
 	name := objectName(in.Bucket, in.Key)
-	if c.ssec() {
-		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w: an SSE-C object is read in ranges by GetObject with Range", name, envelope.ErrUnsupported)
-	}
 	if in.Range != nil || in.PartNumber != nil {
 		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: Range and PartNumber must be nil", name)
 	}
@@ -349,7 +346,7 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w", name, err)
 	}
-	return r, nil
+	return io.NewSectionReader(r, 0, r.Size()), nil
 }
 
 // rangeSource reads an object's stored bytes with one ranged GET per

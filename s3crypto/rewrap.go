@@ -232,14 +232,10 @@ func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
 	}
 	name := objectName(in.Bucket, in.Key)
-	rewrap := c.rewrap
-	switch {
-	case c.ssec():
-		rewrap = c.rewrapSSEC
-	case in.Rekey:
+	if in.Rekey {
 		return nil, fmt.Errorf("s3crypto: Rewrap %s: %w: Rekey is for SSE-C objects; a client-side object's data key is replaced by reading and putting it", name, envelope.ErrUnsupported)
 	}
-	out, err := rewrap(ctx, in)
+	out, err := c.rewrap(ctx, in)
 	if err != nil {
 		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", name, err)
 	}
@@ -345,7 +341,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	if err := decoded.CheckDataKey(dataKey); err != nil {
 		return out, fmt.Errorf("the new envelope fails the key commitment: %w", err)
 	}
-	if out.Verified, err = c.checkRewrapped(wctx, current, env, decoded, dataKey, in.EnforceRotation); err != nil {
+	if out.Verified, err = checkRewrapped(wctx, c.provider, current, env, decoded, dataKey, in.EnforceRotation); err != nil {
 		return out, err
 	}
 
@@ -520,7 +516,7 @@ func isIncorrectKMSKey(err error) bool {
 // be stored: the current master key must unwrap it to dataKey (unless that
 // key can only wrap, when it reports false), and with enforce the old
 // master key must not. ctx carries the wrap's KMS encryption context.
-func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, old, decoded *format.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
+func checkRewrapped(ctx context.Context, p materials.Provider, current keyring.Keyring, old, decoded *format.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
 	check, err := current.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
 	switch {
 	case errors.Is(err, envelope.ErrWrapOnly):
@@ -536,7 +532,7 @@ func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, ol
 		verified = true
 	}
 	if enforce {
-		if err := c.enforceRotation(ctx, current, old, decoded); err != nil {
+		if err := enforceRotation(ctx, p, current, old, decoded); err != nil {
 			return false, err
 		}
 	}
@@ -550,11 +546,11 @@ func (c *Client) checkRewrapped(ctx context.Context, current keyring.Keyring, ol
 // under the current key's ID), the provider resolves the old wrap to the
 // current key and cannot name the old one; KMS keeps the two apart (a KMS
 // key given by ID decrypts only its own blobs), so there is nothing to check.
-func (c *Client) enforceRotation(ctx context.Context, current keyring.Keyring, old, decoded *format.Envelope) error {
+func enforceRotation(ctx context.Context, p materials.Provider, current keyring.Keyring, old, decoded *format.Envelope) error {
 	if materials.Matches(current, &old.Key) {
 		return nil
 	}
-	oldKey, err := c.provider.Resolve(ctx, &old.Key)
+	oldKey, err := p.Resolve(ctx, &old.Key)
 	if err != nil {
 		return fmt.Errorf("finding the old master key to enforce the rotation: %w", err)
 	}

@@ -141,10 +141,6 @@ type RewrapAllOutput struct {
 // whose outcome could not be checked a failure wrapping ErrOutcomeUnknown
 // (listed for retry).
 //
-// A ServerSideCustomerKey client rewraps the companions of SSE-C objects
-// (see Rewrap); the companions count as InstructionFiles, and every object
-// without a companion, client-side encrypted or not, as NotEncrypted.
-//
 // KMS master keys: a keyring.KMS matches every KMS-wrapped object, so an
 // object counts as AlreadyCurrent only when KMS decrypts its data key under
 // the current key's ID (KMS refuses a blob made under another key). When
@@ -161,6 +157,20 @@ type RewrapAllOutput struct {
 // old KMS key then; KMS's refusal to decrypt the old data key under the new
 // key's ID is what shows the keys differ.
 func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllOutput, error) {
+	return rewrapAll(ctx, c.api, c.Rewrap, in)
+}
+
+// RewrapAll rewraps the companions of every SSE-C object under a bucket and
+// prefix, as Client.RewrapAll rewraps envelopes (see there): the companions
+// count as InstructionFiles, and every object without a companion,
+// client-side encrypted or not, as NotEncrypted. With Rekey, every object
+// also gets a new data key (see Rewrap).
+func (c *SSECClient) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllOutput, error) {
+	return rewrapAll(ctx, c.api, c.Rewrap, in)
+}
+
+// rewrapAll walks a listing, rewrapping each object with rewrap.
+func rewrapAll(ctx context.Context, api S3API, rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error), in *RewrapAllInput) (*RewrapAllOutput, error) {
 	if in == nil || aws.ToString(in.Bucket) == "" {
 		return nil, errors.New("s3crypto: RewrapAll needs a bucket")
 	}
@@ -168,9 +178,10 @@ func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllO
 		return nil, errors.New("s3crypto: RewrapAll: negative Concurrency, MaxFailures or ObjectTimeout")
 	}
 	w := &walk{
-		c:     c,
-		in:    in,
-		start: time.Now(),
+		api:    api,
+		rewrap: rewrap,
+		in:     in,
+		start:  time.Now(),
 		cp: RewrapCheckpoint{
 			Bucket: aws.ToString(in.Bucket),
 			Prefix: aws.ToString(in.Prefix),
@@ -194,9 +205,10 @@ func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllO
 
 // walk is the state of one RewrapAll, owned by the goroutine that called it.
 type walk struct {
-	c     *Client
-	in    *RewrapAllInput
-	start time.Time
+	api    S3API
+	rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error)
+	in     *RewrapAllInput
+	start  time.Time
 
 	out      RewrapAllOutput
 	cp       RewrapCheckpoint
@@ -313,7 +325,7 @@ func (w *walk) list(ctx context.Context, retries []string, events chan<- walkEve
 	}
 	var token *string
 	for {
-		page, err := w.c.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		page, err := w.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
 			Bucket:            w.in.Bucket,
 			Prefix:            w.in.Prefix,
 			StartAfter:        startAfter(token, w.cp.After),
@@ -357,7 +369,7 @@ func (w *walk) work(ctx context.Context, events chan<- walkEvent, jobs <-chan wa
 		if w.in.ObjectTimeout > 0 {
 			octx, cancel = context.WithTimeout(ctx, w.in.ObjectTimeout)
 		}
-		res, err := w.c.Rewrap(octx, &RewrapInput{
+		res, err := w.rewrap(octx, &RewrapInput{
 			Bucket:          w.in.Bucket,
 			Key:             aws.String(j.key),
 			DryRun:          w.in.DryRun,

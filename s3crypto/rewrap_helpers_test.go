@@ -259,7 +259,7 @@ func envelopeMetadata(m map[string]string) map[string]string {
 }
 
 // readsAs checks that c decrypts bucket/key to want.
-func readsAs(t testing.TB, c *s3crypto.Client, bucket, key string, want []byte) {
+func readsAs(t testing.TB, c objectClient, bucket, key string, want []byte) {
 	t.Helper()
 	got, err := get(c, bucket, key)
 	require.NoError(t, err, "reading %s", key)

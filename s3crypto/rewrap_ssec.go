@@ -16,10 +16,27 @@ import (
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
-// rewrapSSEC is Rewrap for a ServerSideCustomerKey client: it rewraps every
-// data key in the object's companion (the object is not touched), or with
-// Rekey replaces the object's data key by a server-side copy.
-func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+// Rewrap rotates the master key of one SSE-C object: every data key in its
+// companion is unwrapped, wrapped again under the provider's current master
+// key, checked as Client.Rewrap checks a new envelope, and <key>.ssec is
+// rewritten guarded by its ETag; the object is not touched (Storage is
+// EnvelopeInCompanion). With Rekey, the object also gets a new data key: S3
+// copies it onto itself (the data never leaves S3), and the old data key no
+// longer opens it.
+func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
+		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
+	}
+	out, err := c.rewrap(ctx, in)
+	if err != nil {
+		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", objectName(in.Bucket, in.Key), err)
+	}
+	return out, nil
+}
+
+// rewrap rewraps every data key in the object's companion, or with Rekey
+// replaces the object's data key by a server-side copy.
+func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
 	o := objectRef{bucket: in.Bucket, key: in.Key}
 	var optFns []func(*s3.Options)
 	comp, etag, err := c.readCompanion(ctx, o, optFns)
@@ -96,7 +113,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	out.Verified = true
 	for i := range decoded.Keys {
-		verified, err := c.checkRewrapped(wrapContext(ctx, current, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
+		verified, err := checkRewrapped(wrapContext(ctx, current, &comp.Keys[i]), c.provider, current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
 		if err != nil {
 			return out, err
 		}
@@ -125,7 +142,7 @@ func (c *Client) rewrapSSEC(ctx context.Context, in *RewrapInput) (*RewrapOutput
 // response lost, the SDK's retry refused), the write's error when another
 // writer's companion is there, ErrOutcomeUnknown when the companion cannot
 // be read to tell.
-func (c *Client) companionWriteFailed(ctx context.Context, o objectRef, w *envelope.WrappedKey, optFns []func(*s3.Options), werr error) error {
+func (c *SSECClient) companionWriteFailed(ctx context.Context, o objectRef, w *envelope.WrappedKey, optFns []func(*s3.Options), werr error) error {
 	const what = "rewriting the companion"
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w: %w", what, ErrOutcomeUnknown, werr)
@@ -143,7 +160,7 @@ func (c *Client) companionWriteFailed(ctx context.Context, o objectRef, w *envel
 // rekeySSEC copies the object onto itself from its data key to a fresh one,
 // recording the new key in the companion (ahead of the old) before the copy
 // and dropping the old one after.
-func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *format.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
+func (c *SSECClient) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, comp *format.Companion, etag *string, current keyring.Keyring, out *RewrapOutput, optFns []func(*s3.Options)) error {
 	var head *s3.HeadObjectOutput
 	var oldKey customerKey
 	used, err := c.tryKeys(readContext(ctx, &comp.Keys[0]), comp, func(k customerKey) error {
@@ -177,7 +194,7 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 	if err != nil {
 		return fmt.Errorf("the new companion does not decode: %w", err)
 	}
-	if out.Verified, err = c.checkRewrapped(wctx, current, customerEnvelope(&comp.Keys[used]), customerEnvelope(&decoded.Keys[0]), dataKey, in.EnforceRotation); err != nil {
+	if out.Verified, err = checkRewrapped(wctx, c.provider, current, customerEnvelope(&comp.Keys[used]), customerEnvelope(&decoded.Keys[0]), dataKey, in.EnforceRotation); err != nil {
 		return err
 	}
 	out.NewWrap = wrapped.Algorithm
@@ -216,7 +233,10 @@ func (c *Client) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef, co
 		// S3 copies at most 5 GiB at once: part by part, each part from
 		// the old key to the new, the metadata given again.
 		out.Multipart = true
-		err = c.multipartCopy(ctx, in, head, head.Metadata, nil, &copyKeys{old: oldKey, new: newKey}, optFns, out)
+		completeFailed := func(err error) (*string, *string, error) {
+			return nil, nil, s3Error("completing the multipart copy", err)
+		}
+		err = multipartCopy(ctx, c.api, in, head, head.Metadata, &copyKeys{old: oldKey, new: newKey}, completeFailed, optFns, out)
 		if err != nil {
 			sk.abandon(ctx)
 			return fmt.Errorf("copying the object onto itself under the new data key: %w", err)

@@ -51,7 +51,14 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	}
 	if aws.ToInt64(h.ContentLength) > multipartCopyThreshold {
 		out.Multipart = true
-		if err := c.multipartCopy(ctx, in, rd.head, newMeta, newKey, nil, nil, out); err != nil {
+		completeFailed := func(err error) (etag, version *string, _ error) {
+			landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "completing the multipart copy", err)
+			if err != nil {
+				return nil, nil, err
+			}
+			return landed.head.ETag, landed.head.VersionId, nil
+		}
+		if err := multipartCopy(ctx, c.api, in, rd.head, newMeta, nil, completeFailed, nil, out); err != nil {
 			return err
 		}
 		return c.confirmCopy(ctx, in, h, tag, out.ETag)
@@ -210,13 +217,14 @@ type copyKeys struct{ old, new customerKey }
 // multipartCopy writes newMeta by copying the object onto itself part by
 // part: each UploadPartCopy is guarded by the ETag read (h's), and the
 // completion by If-Match on it. Any failure aborts the upload. With keys,
-// an SSE-C object is copied from its old key to the new one (newKey is
-// then not used: the caller checks what landed).
-func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadObjectOutput, newMeta map[string]string, newKey *envelope.WrappedKey, keys *copyKeys, optFns []func(*s3.Options), out *RewrapOutput) (err error) {
+// an SSE-C object is copied from its old key to the new one. A complete
+// that fails is judged by completeFailed: what landed, or the error.
+func multipartCopy(ctx context.Context, api S3API, in *RewrapInput, h *s3.HeadObjectOutput, newMeta map[string]string, keys *copyKeys,
+	completeFailed func(error) (etag, version *string, err error), optFns []func(*s3.Options), out *RewrapOutput) (err error) {
 	size := aws.ToInt64(h.ContentLength)
 	var tagging *string
 	if aws.ToInt32(h.TagCount) > 0 || h.TagCount == nil {
-		tags, err := c.api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: in.Bucket, Key: in.Key, VersionId: h.VersionId}, optFns...)
+		tags, err := api.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: in.Bucket, Key: in.Key, VersionId: h.VersionId}, optFns...)
 		if err != nil {
 			return s3Error("reading the object's tags", err)
 		}
@@ -259,7 +267,7 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 	if keys != nil {
 		create.SSECustomerAlgorithm, create.SSECustomerKey, create.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
 	}
-	mpu, err := c.api.CreateMultipartUpload(ctx, create, append(slices.Clip(optFns), rawExpires(h))...)
+	mpu, err := api.CreateMultipartUpload(ctx, create, append(slices.Clip(optFns), rawExpires(h))...)
 	if err != nil {
 		return s3Error("starting the multipart copy", err)
 	}
@@ -270,7 +278,7 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if _, aerr := c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		if _, aerr := api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: in.Bucket, Key: in.Key, UploadId: mpu.UploadId,
 		}, optFns...); aerr != nil {
 			err = fmt.Errorf("%w (and aborting the multipart upload %s failed: %v)", err, aws.ToString(mpu.UploadId), aerr)
@@ -295,7 +303,7 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 			part.CopySourceSSECustomerAlgorithm, part.CopySourceSSECustomerKey, part.CopySourceSSECustomerKeyMD5 = keys.old.alg, keys.old.key, keys.old.md5
 			part.SSECustomerAlgorithm, part.SSECustomerKey, part.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
 		}
-		res, err := c.api.UploadPartCopy(ctx, part, optFns...)
+		res, err := api.UploadPartCopy(ctx, part, optFns...)
 		if err != nil {
 			return s3Error(fmt.Sprintf("copying part %d", n), err)
 		}
@@ -314,17 +322,14 @@ func (c *Client) multipartCopy(ctx context.Context, in *RewrapInput, h *s3.HeadO
 	if keys != nil {
 		complete.SSECustomerAlgorithm, complete.SSECustomerKey, complete.SSECustomerKeyMD5 = keys.new.alg, keys.new.key, keys.new.md5
 	}
-	res, err := c.api.CompleteMultipartUpload(ctx, complete, optFns...)
+	res, err := api.CompleteMultipartUpload(ctx, complete, optFns...)
 	if err != nil {
-		if keys != nil {
-			return s3Error("completing the multipart copy", err)
-		}
-		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "completing the multipart copy", err)
+		etag, version, err := completeFailed(err)
 		if err != nil {
 			return err
 		}
 		completed = true
-		out.ETag, out.VersionId = landed.head.ETag, landed.head.VersionId
+		out.ETag, out.VersionId = etag, version
 		return nil
 	}
 	completed = true

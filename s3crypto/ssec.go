@@ -20,35 +20,34 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
+	"github.com/s3envelope/s3envelope/materials"
 )
 
-// Cipher says who encrypts object bodies.
-type Cipher int
+// SSECClient stores objects with S3's server-side encryption under
+// customer-provided keys (SSE-C), and manages those keys with the keyrings,
+// descriptions, providers and rotation of client-side objects: each object
+// gets a fresh 256-bit data key, sent to S3 as the customer key with every
+// request on the object and never stored; its wrapped form is kept in the
+// companion object <key>.ssec. S3 sees plaintext and key while it serves a
+// request, and discards the key. Requests go only to https endpoints
+// (ErrInsecureEndpoint). Its methods have *s3.Client's signatures. It is
+// safe for concurrent use.
+type SSECClient struct {
+	api      S3API
+	provider materials.Provider
+}
 
-const (
-	// ClientSide: this process seals every body before it is sent, in
-	// Options.Format, and opens it, authenticated, when it comes back. S3
-	// stores ciphertext and never sees a key. The default.
-	ClientSide Cipher = iota
-	// ServerSideCustomerKey: S3 encrypts with a customer-provided key
-	// (SSE-C, AES256). Each object gets a fresh 256-bit data key, sent to S3
-	// as the customer key with every request on the object and never stored;
-	// its wrapped form (the same keyrings, descriptions and providers as
-	// client-side objects) is kept in the companion object <key>.ssec. S3
-	// sees plaintext and key while it serves a request, and discards the
-	// key. Requests go only to https endpoints (ErrInsecureEndpoint).
-	ServerSideCustomerKey
-)
-
-// String names the cipher as the documentation does.
-func (c Cipher) String() string {
-	switch c {
-	case ClientSide:
-		return "client-side"
-	case ServerSideCustomerKey:
-		return "SSE-C"
+// NewSSEC returns an SSECClient that stores objects through api, wrapping
+// data keys with p's current master key. It refuses (ErrInsecureEndpoint)
+// an *s3.Client whose requests could reach a URL that is not https.
+func NewSSEC(api S3API, p materials.Provider) (*SSECClient, error) {
+	if err := checkClientArgs("NewSSEC", api, p); err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("Cipher(%d)", int(c))
+	if err := checkEndpoint(api); err != nil {
+		return nil, fmt.Errorf("s3crypto: NewSSEC: %w", err)
+	}
+	return &SSECClient{api: &httpsOnly{api: api}, provider: p}, nil
 }
 
 // ErrInsecureEndpoint is returned for a ServerSideCustomerKey client whose
@@ -92,8 +91,6 @@ func newCustomerKey(dataKey []byte) customerKey {
 	}
 }
 
-func (c *Client) ssec() bool { return c.opts.Cipher == ServerSideCustomerKey }
-
 // objectRef names an object and the request fields that every request
 // about it carries.
 type objectRef struct {
@@ -116,7 +113,7 @@ func checkUnsetCustomerKey(alg, key, md5 *string) error {
 
 // readCompanion reads an object's companion: nil (and no error) when there
 // is none, and its ETag.
-func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*format.Companion, *string, error) {
+func (c *SSECClient) readCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*format.Companion, *string, error) {
 	out, err := c.api.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: o.bucket, Key: o.companion(), ExpectedBucketOwner: o.owner, RequestPayer: o.payer,
 	}, optFns...)
@@ -141,7 +138,7 @@ func (c *Client) readCompanion(ctx context.Context, o objectRef, optFns []func(*
 
 // writeCompanion stores comp as the object's companion, only if the stored
 // one still has etag (or, with a nil etag, if there is none).
-func (c *Client) writeCompanion(ctx context.Context, o objectRef, comp *format.Companion, etag *string, optFns []func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (c *SSECClient) writeCompanion(ctx context.Context, o objectRef, comp *format.Companion, etag *string, optFns []func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	b, err := comp.Marshal()
 	if err != nil {
 		return nil, err
@@ -165,7 +162,7 @@ func (c *Client) writeCompanion(ctx context.Context, o objectRef, comp *format.C
 // After the write, commit drops the old key; after a failed write, abandon
 // puts the companion back.
 type stagedKey struct {
-	c       *Client
+	c       *SSECClient
 	o       objectRef
 	optFns  []func(*s3.Options)
 	key     customerKey
@@ -183,7 +180,7 @@ const companionAttempts = 3
 // whenever the object write fails or is cut off, the object that is there
 // keeps a key at hand. The companion update is guarded by its ETag and
 // retried when another writer updated it first.
-func (c *Client) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*stagedKey, error) {
+func (c *SSECClient) stageKey(ctx context.Context, o objectRef, optFns []func(*s3.Options)) (*stagedKey, error) {
 	current := c.provider.Current()
 	if current == nil {
 		return nil, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
@@ -234,7 +231,7 @@ func companionHint(err error) string {
 // A companion of one key is settled: that key. Two keys mean a write was
 // interrupted (or is in flight): S3 is asked which one the object has; the
 // first, when neither opens it or the object is gone.
-func (c *Client) liveKey(ctx context.Context, o objectRef, comp *format.Companion, optFns []func(*s3.Options)) (int, error) {
+func (c *SSECClient) liveKey(ctx context.Context, o objectRef, comp *format.Companion, optFns []func(*s3.Options)) (int, error) {
 	if len(comp.Keys) == 1 {
 		return 0, nil
 	}
@@ -302,7 +299,7 @@ func isKeyRefused(err error) bool {
 // withObjectKey reads the object's companion and calls try with each key it
 // holds, newest first, until S3 accepts one. An object without a companion
 // fails with the error missing returns.
-func (c *Client) withObjectKey(ctx context.Context, o objectRef, optFns []func(*s3.Options), missing func() error, try func(customerKey) error) error {
+func (c *SSECClient) withObjectKey(ctx context.Context, o objectRef, optFns []func(*s3.Options), missing func() error, try func(customerKey) error) error {
 	comp, _, err := c.readCompanion(ctx, o, optFns)
 	if err != nil {
 		return err
@@ -316,7 +313,7 @@ func (c *Client) withObjectKey(ctx context.Context, o objectRef, optFns []func(*
 
 // tryKeys calls try with each key of comp, newest first, until S3 accepts
 // one, and returns its index.
-func (c *Client) tryKeys(ctx context.Context, comp *format.Companion, try func(customerKey) error) (int, error) {
+func (c *SSECClient) tryKeys(ctx context.Context, comp *format.Companion, try func(customerKey) error) (int, error) {
 	var first error
 	for i, w := range comp.Keys {
 		dataKey, err := format.OpenCustomerKey(ctx, c.provider, &w)
@@ -342,7 +339,7 @@ func (c *Client) tryKeys(ctx context.Context, comp *format.Companion, try func(c
 // noCompanion is the error for an object that has no companion: S3's own
 // when the object does not exist either (so that errors.As finds
 // *types.NoSuchKey or *types.NotFound), envelope.ErrNoEnvelope otherwise.
-func (c *Client) noCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options), notFound error) error {
+func (c *SSECClient) noCompanion(ctx context.Context, o objectRef, optFns []func(*s3.Options), notFound error) error {
 	_, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: o.bucket, Key: o.key, ExpectedBucketOwner: o.owner, RequestPayer: o.payer,
 	}, optFns...)
@@ -353,7 +350,17 @@ func (c *Client) noCompanion(ctx context.Context, o objectRef, optFns []func(*s3
 	return fmt.Errorf("%w: no companion %s: the object was not written with a managed SSE-C key, or its key is lost", envelope.ErrNoEnvelope, aws.ToString(o.companion()))
 }
 
-func (c *Client) putSSEC(ctx context.Context, in *s3.PutObjectInput, optFns []func(*s3.Options)) (*s3.PutObjectOutput, error) {
+// PutObject stores in.Body, which S3 encrypts under a fresh data key. The
+// key is recorded (wrapped) in <key>.ssec before the object is written: the
+// companion then holds the new key first and the replaced object's key
+// second, so an interrupted or failed write never leaves the stored object
+// without its key (a failed write puts the companion back). ContentMD5 and
+// Checksum* values describe the plaintext S3 receives and are sent.
+// SSECustomer* fields must be unset (ErrManagedCustomerKey).
+func (c *SSECClient) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: PutObject: nil input")
+	}
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
@@ -373,7 +380,16 @@ func (c *Client) putSSEC(ctx context.Context, in *s3.PutObjectInput, optFns []fu
 	return out, nil
 }
 
-func (c *Client) getSSEC(ctx context.Context, in *s3.GetObjectInput, optFns []func(*s3.Options)) (*s3.GetObjectOutput, error) {
+// GetObject reads the companion, unwraps the data key and sends it as the
+// SSE-C key; S3 decrypts, including any Range or PartNumber, and its
+// response is returned as it is. When S3 refuses the key (an interrupted
+// write leaves two; both are tried) the error wraps ErrCustomerKeyRefused;
+// an object without a companion fails with envelope.ErrNoEnvelope, or S3's
+// NoSuchKey when it does not exist.
+func (c *SSECClient) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: GetObject: nil input")
+	}
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", o.name(), err)
@@ -396,9 +412,24 @@ func (c *Client) getSSEC(ctx context.Context, in *s3.GetObjectInput, optFns []fu
 	return out, nil
 }
 
-// headSSEC is HeadObject of a ServerSideCustomerKey client; it also
-// returns the key S3 accepted.
-func (c *Client) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFns []func(*s3.Options)) (*s3.HeadObjectOutput, customerKey, error) {
+// HeadObject is S3's HEAD with the object's key (read as for GetObject).
+func (c *SSECClient) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if in == nil {
+		return nil, errors.New("s3crypto: HeadObject: nil input")
+	}
+	out, _, err := c.headSSEC(ctx, in, optFns)
+	return out, err
+}
+
+// DeleteObject deletes an object and its companion. With a VersionId it
+// deletes only that version of the object: the companion belongs to the
+// current version and is left alone.
+func (c *SSECClient) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	return deleteWithCompanion(ctx, c.api, in, format.CompanionSuffix, "companion", optFns)
+}
+
+// headSSEC is HeadObject; it also returns the key S3 accepted.
+func (c *SSECClient) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFns []func(*s3.Options)) (*s3.HeadObjectOutput, customerKey, error) {
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, customerKey{}, fmt.Errorf("s3crypto: HeadObject %s: %w", o.name(), err)
@@ -424,23 +455,18 @@ func (c *Client) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFns []
 }
 
 // CopyObject copies an object within S3, with the object's data never
-// leaving S3. Only a ServerSideCustomerKey client copies: the copy gets a
-// fresh data key (S3 decrypts the source with the source's key and
-// encrypts the copy with the new one, so the copy shares no key with its
-// source) and a companion of its own, recorded before the copy is made.
-// CopySource names the source as S3 takes it ("bucket/key", URL-encoded,
-// optionally "?versionId=…"), and its key is read from the source's
-// companion. Objects over 5 GiB cannot be copied in one request (S3's
-// limit). A ClientSide client refuses (envelope.ErrUnsupported): read and
-// put the object, or rewrap it in place with Rewrap.
-func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+// leaving S3: the copy gets a fresh data key (S3 decrypts the source with
+// the source's key and encrypts the copy with the new one, so the copy
+// shares no key with its source) and a companion of its own, recorded
+// before the copy is made. CopySource names the source as S3 takes it
+// ("bucket/key", URL-encoded, optionally "?versionId=…"), and its key is
+// read from the source's companion. Objects over 5 GiB cannot be copied in
+// one request (S3's limit).
+func (c *SSECClient) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: CopyObject: nil input")
 	}
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
-	if !c.ssec() {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w: a client-side encrypted object is copied by reading and putting it", o.name(), envelope.ErrUnsupported)
-	}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
 		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
 	}

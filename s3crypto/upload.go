@@ -16,7 +16,6 @@ import (
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/internal/format"
-	"github.com/s3envelope/s3envelope/keyring"
 )
 
 // Multipart limits and defaults.
@@ -61,13 +60,16 @@ type UploaderOptions struct {
 // Memory stays about (Concurrency+1) × PartSize whatever the object's size.
 // It is safe for concurrent use.
 type Uploader struct {
-	c    *Client
+	c    transferClient
+	api  S3API
 	opts UploaderOptions
 }
 
-// NewUploader returns an Uploader that encrypts with c.
-func NewUploader(c *Client, optFns ...func(*UploaderOptions)) *Uploader {
-	u := &Uploader{c: c}
+// NewUploader returns an Uploader that stores objects as c does: c is a
+// *Client (sealed here, each part in place) or an *SSECClient (S3
+// encrypts under the object's managed key).
+func NewUploader(c transferClient, optFns ...func(*UploaderOptions)) *Uploader {
+	u := &Uploader{c: c, api: c.s3api()}
 	for _, fn := range optFns {
 		fn(&u.opts)
 	}
@@ -106,7 +108,6 @@ type UploadOutput struct {
 // upload starts (as PutObject does) and sent with the create, every part
 // and the complete; a failed upload is aborted and the companion put back.
 func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*UploadOutput, error) {
-	c := u.c
 	if in == nil {
 		return nil, errors.New("s3crypto: Upload: nil input")
 	}
@@ -117,49 +118,20 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	if in.WriteOffsetBytes != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: appending (WriteOffsetBytes) cannot extend an encrypted object", name)
 	}
-	current := c.provider.Current()
-	if current == nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w: the provider has no current master key", name, envelope.ErrNoMasterKey)
-	}
 	size, body, err := bodyLength(in.Body, in.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 	}
-	var partSize, bufSize int64
-	if c.ssec() {
-		if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
-			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
-		}
-		partSize = u.partSize(1, size)
-		bufSize = partSize
-	} else {
-		// The shape of the object's format, to size parts before a data
-		// key is made (a body that fits one part goes through PutObject,
-		// which makes its own).
-		shape := &format.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
-		align := int64(format.TagSize)
-		if shape.Format == envelope.FormatSegmented {
-			if shape.SegmentSize == 0 {
-				shape.SegmentSize = format.DefaultSegmentSize
-			}
-			align = int64(shape.SegmentSize)
-		}
-		if size >= 0 {
-			if _, err := shape.CiphertextSize(size); err != nil {
-				return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
-			}
-		}
-		partSize = u.partSize(align, size)
-		if bufSize, err = shape.CiphertextSize(partSize); err != nil {
-			return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
-		}
+	partSize, bufSize, err := u.c.planUpload(u, in, size)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
 	}
 	concurrency := u.opts.Concurrency
 	if concurrency <= 0 {
 		concurrency = defaultConcurrency
 	}
 	up := &upload{
-		u: u, in: in, name: name, optFns: optFns, current: current, src: bodyReader{body},
+		u: u, in: in, name: name, optFns: optFns, src: bodyReader{body},
 		size: size, partSize: partSize, concurrency: concurrency,
 		bufSize: int(bufSize) + format.TagSize,
 	}
@@ -222,7 +194,6 @@ type upload struct {
 	in          *s3.PutObjectInput
 	name        string
 	optFns      []func(*s3.Options)
-	current     keyring.Keyring
 	sealer      partSealer // made once the body needs more than one part
 	src         io.Reader
 	size        int64
@@ -301,31 +272,14 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 		return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, Parts: 1, Size: int64(first.n)}, nil
 	}
 
-	var meta map[string]string
-	var instruction []byte
-	var staged *stagedKey
-	if c.ssec() {
-		// S3 encrypts each part under the key recorded in the companion
-		// first; the key goes with the create, every part and the complete.
-		o := objectRef{bucket: up.in.Bucket, key: up.in.Key, owner: up.in.ExpectedBucketOwner, payer: up.in.RequestPayer}
-		if staged, err = c.stageKey(ctx, o, up.optFns); err != nil {
-			return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
-		}
-		req := *up.in
-		req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = staged.key.alg, staged.key.key, staged.key.md5
-		up.in = &req
-		up.sealer = plainParts{}
-		meta = up.in.Metadata
-	} else {
-		if meta, instruction, err = up.startSealer(ctx); err != nil {
-			return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
-		}
-	}
-	mpu, err := c.api.CreateMultipartUpload(ctx, createInput(up.in, meta), up.optFns...)
+	start, err := c.startMultipart(ctx, up)
 	if err != nil {
-		if staged != nil {
-			staged.abandon(ctx)
-		}
+		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+	}
+	up.in, up.sealer = start.in, start.sealer
+	mpu, err := up.u.api.CreateMultipartUpload(ctx, createInput(up.in, start.meta), up.optFns...)
+	if err != nil {
+		start.failed(ctx)
 		return nil, fmt.Errorf("s3crypto: Upload %s: starting the multipart upload: %w", up.name, err)
 	}
 	up.uploadID = mpu.UploadId
@@ -334,57 +288,146 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 	if err == nil {
 		var out *s3.CompleteMultipartUploadOutput
 		if out, err = up.complete(ctx); err == nil {
-			if staged != nil {
-				staged.commit(ctx)
-			}
-			if instruction != nil {
-				if err = c.putInstruction(ctx, up.in, instruction, up.optFns); err != nil {
-					return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
-				}
+			if err = start.done(ctx); err != nil {
+				return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
 			}
 			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadID: up.uploadID, Parts: len(up.parts), Size: total}, nil
 		}
 	}
 	aerr := up.abort(ctx)
-	if staged != nil {
-		staged.abandon(ctx)
-	}
+	start.failed(ctx)
 	if aerr != nil {
 		return nil, fmt.Errorf("s3crypto: Upload %s: %w; and aborting upload %s failed, so its parts remain: %w", up.name, err, aws.ToString(up.uploadID), aerr)
 	}
 	return nil, fmt.Errorf("s3crypto: Upload %s: %w (upload aborted)", up.name, err)
 }
 
-// startSealer makes the data key of a client-side upload and returns the
-// object's metadata (with the envelope) and the instruction file, if the
-// envelope goes there.
-func (up *upload) startSealer(ctx context.Context) (meta map[string]string, instruction []byte, err error) {
-	c := up.u.c
-	sealer, err := format.NewSealer(ctx, up.current, c.cfg())
+// transferClient is what the Uploader and Downloader need of a client:
+// *Client and *SSECClient implement it.
+type transferClient interface {
+	s3api() S3API
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	// planUpload checks an upload's input and returns its plaintext bytes
+	// per part and the buffer a part needs.
+	planUpload(u *Uploader, in *s3.PutObjectInput, size int64) (partSize, bufSize int64, err error)
+	// startMultipart readies an upload that needs more than one part.
+	startMultipart(ctx context.Context, up *upload) (*multipartStart, error)
+	// download is Downloader.Download, its input checked.
+	download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error)
+}
+
+// multipartStart is how a client's multipart upload goes.
+type multipartStart struct {
+	in     *s3.PutObjectInput // what the create, the parts and the complete carry
+	meta   map[string]string  // the object's metadata
+	sealer partSealer
+	done   func(ctx context.Context) error // after the complete
+	failed func(ctx context.Context)       // after a failed create or an abort
+}
+
+func (c *Client) s3api() S3API { return c.api }
+
+func (c *Client) planUpload(u *Uploader, in *s3.PutObjectInput, size int64) (partSize, bufSize int64, err error) {
+	if c.provider.Current() == nil {
+		return 0, 0, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
+	}
+	// The shape of the object's format, to size parts before a data key is
+	// made (a body that fits one part goes through PutObject, which makes
+	// its own).
+	shape := &format.Envelope{Format: c.opts.Format, SegmentSize: c.opts.SegmentSize}
+	align := int64(format.TagSize)
+	if shape.Format == envelope.FormatSegmented {
+		if shape.SegmentSize == 0 {
+			shape.SegmentSize = format.DefaultSegmentSize
+		}
+		align = int64(shape.SegmentSize)
+	}
+	if size >= 0 {
+		if _, err := shape.CiphertextSize(size); err != nil {
+			return 0, 0, err
+		}
+	}
+	partSize = u.partSize(align, size)
+	if bufSize, err = shape.CiphertextSize(partSize); err != nil {
+		return 0, 0, err
+	}
+	return partSize, bufSize, nil
+}
+
+// startMultipart makes the data key of a client-side upload; the object's
+// metadata holds the envelope, or an instruction file is written after the
+// complete.
+func (c *Client) startMultipart(ctx context.Context, up *upload) (*multipartStart, error) {
+	current := c.provider.Current()
+	if current == nil {
+		return nil, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
+	}
+	sealer, err := format.NewSealer(ctx, current, c.cfg())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if int64(sealer.PartAlign()) > up.partSize || up.partSize%int64(sealer.PartAlign()) != 0 {
-		return nil, nil, fmt.Errorf("internal error: part size %d does not fit the format", up.partSize)
+		return nil, fmt.Errorf("internal error: part size %d does not fit the format", up.partSize)
 	}
-	up.sealer = sealer
 	env := sealer.Envelope()
 	if up.size >= 0 {
 		env.PlaintextLength = up.size
 	}
 	var envMeta map[string]string
+	var instruction []byte
 	if c.opts.InstructionFile {
 		envMeta, instruction, err = env.Instruction()
 	} else {
 		envMeta, err = env.Metadata()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if meta, err = mergeMetadata(up.in.Metadata, envMeta); err != nil {
-		return nil, nil, err
+	meta, err := mergeMetadata(up.in.Metadata, envMeta)
+	if err != nil {
+		return nil, err
 	}
-	return meta, instruction, nil
+	return &multipartStart{
+		in: up.in, meta: meta, sealer: sealer,
+		done: func(ctx context.Context) error {
+			if instruction == nil {
+				return nil
+			}
+			return c.putInstruction(ctx, up.in, instruction, up.optFns)
+		},
+		failed: func(context.Context) {},
+	}, nil
+}
+
+func (c *SSECClient) s3api() S3API { return c.api }
+
+func (c *SSECClient) planUpload(u *Uploader, in *s3.PutObjectInput, size int64) (partSize, bufSize int64, err error) {
+	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
+		return 0, 0, err
+	}
+	if c.provider.Current() == nil {
+		return 0, 0, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
+	}
+	partSize = u.partSize(1, size)
+	return partSize, partSize, nil
+}
+
+// startMultipart records the object's new data key in the companion first
+// (as PutObject does); the key goes with the create, every part and the
+// complete, and S3 encrypts the parts as they are.
+func (c *SSECClient) startMultipart(ctx context.Context, up *upload) (*multipartStart, error) {
+	o := objectRef{bucket: up.in.Bucket, key: up.in.Key, owner: up.in.ExpectedBucketOwner, payer: up.in.RequestPayer}
+	staged, err := c.stageKey(ctx, o, up.optFns)
+	if err != nil {
+		return nil, err
+	}
+	req := *up.in
+	req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = staged.key.alg, staged.key.key, staged.key.md5
+	return &multipartStart{
+		in: &req, meta: req.Metadata, sealer: plainParts{},
+		done:   func(ctx context.Context) error { staged.commit(ctx); return nil },
+		failed: staged.abandon,
+	}, nil
 }
 
 // partSealer seals the parts of an upload in place: an envelope.Sealer, or
@@ -523,7 +566,7 @@ func (up *upload) sendPart(ctx, stopCtx context.Context, p *part, sealed *sync.W
 	var out *s3.UploadPartOutput
 	for attempt := 0; ; attempt++ {
 		in.Body = bytes.NewReader(ct)
-		out, err = up.u.c.api.UploadPart(ctx, in, up.optFns...)
+		out, err = up.u.api.UploadPart(ctx, in, up.optFns...)
 		if err == nil || attempt >= retries || stopCtx.Err() != nil {
 			break
 		}
@@ -563,7 +606,7 @@ func (up *upload) report(n int64) {
 
 func (up *upload) complete(ctx context.Context) (*s3.CompleteMultipartUploadOutput, error) {
 	sort.Slice(up.parts, func(i, j int) bool { return *up.parts[i].PartNumber < *up.parts[j].PartNumber })
-	out, err := up.u.c.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	out, err := up.u.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
 		MultipartUpload:      &types.CompletedMultipartUpload{Parts: up.parts},
 		SSECustomerAlgorithm: up.in.SSECustomerAlgorithm, SSECustomerKey: up.in.SSECustomerKey, SSECustomerKeyMD5: up.in.SSECustomerKeyMD5,
@@ -585,7 +628,7 @@ func (up *upload) abort(ctx context.Context) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		_, err := up.u.c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		_, err := up.u.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: up.in.Bucket, Key: up.in.Key, UploadId: up.uploadID,
 			ExpectedBucketOwner: up.in.ExpectedBucketOwner, RequestPayer: up.in.RequestPayer,
 		}, up.optFns...)

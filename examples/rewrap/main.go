@@ -34,7 +34,7 @@
 // object was rewrapped (or needed nothing), 1 when anything failed or the walk
 // was interrupted, 2 for bad usage.
 //
-// With -sse-c the objects are managed SSE-C objects (s3crypto.ServerSideCustomerKey):
+// With -sse-c the objects are managed SSE-C objects (s3crypto.SSECClient):
 // only their companions (<key>.ssec, counted with the instruction files) are
 // rewritten, and with -rekey S3 also copies each object onto itself under a
 // fresh data key, retiring the old one. The endpoint must be https.
@@ -196,16 +196,21 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	})
 	provider := materials.NewProvider(current, olds...)
-	client, err := s3crypto.New(api, provider, func(so *s3crypto.Options) {
-		so.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
-		if o.requireV3 {
-			so.CommitmentPolicy = envelope.RequireEncryptRequireDecrypt
-		}
-		so.EnableLegacyWrappingAlgorithms = o.legacyWraps
-		if o.sseC {
-			so.Cipher = s3crypto.ServerSideCustomerKey
-		}
-	})
+	// Both kinds of client rewrap a bucket the same way.
+	var client interface {
+		RewrapAll(context.Context, *s3crypto.RewrapAllInput) (*s3crypto.RewrapAllOutput, error)
+	}
+	if o.sseC {
+		client, err = s3crypto.NewSSEC(api, provider)
+	} else {
+		client, err = s3crypto.New(api, provider, func(so *s3crypto.Options) {
+			so.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
+			if o.requireV3 {
+				so.CommitmentPolicy = envelope.RequireEncryptRequireDecrypt
+			}
+			so.EnableLegacyWrappingAlgorithms = o.legacyWraps
+		})
+	}
 	if err != nil {
 		return err
 	}

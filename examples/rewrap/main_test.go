@@ -157,14 +157,29 @@ func (e *env) client(cur keyring.Keyring, others []keyring.Keyring, opts ...func
 	return c
 }
 
-func (e *env) put(c *s3crypto.Client, key string, body []byte) {
+// objectClient is what *s3crypto.Client and *s3crypto.SSECClient share.
+type objectClient interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// sseClient is e.client for managed SSE-C objects.
+func (e *env) sseClient(cur keyring.Keyring, others []keyring.Keyring) *s3crypto.SSECClient {
+	c, err := s3crypto.NewSSEC(e.admin, materials.NewProvider(cur, others...))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) put(c objectClient, key string, body []byte) {
 	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 // read decrypts key with c.
-func (e *env) read(c *s3crypto.Client, key string) ([]byte, error) {
+func (e *env) read(c objectClient, key string) ([]byte, error) {
 	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 	if err != nil {
 		return nil, err
@@ -294,8 +309,7 @@ func TestRewrapCommandSSEC(t *testing.T) {
 	e := setupSSEC(t)
 	oldFile, oldAES := e.aesKey("old.hex", "2025", hex.EncodeToString)
 	newFile, newAES := e.aesKey("new.hex", "2026", hex.EncodeToString)
-	sse := func(o *s3crypto.Options) { o.Cipher = s3crypto.ServerSideCustomerKey }
-	w := e.client(oldAES, nil, sse)
+	w := e.sseClient(oldAES, nil)
 	for i := range 5 {
 		e.put(w, fmt.Sprintf("s/%d", i), []byte(fmt.Sprint("object ", i)))
 	}
@@ -305,7 +319,7 @@ func TestRewrapCommandSSEC(t *testing.T) {
 		t.Fatalf("exit status %d", code)
 	}
 	requireContains(t, out, "rewrapped              5", "instruction files      5", "failed                 0")
-	onlyNew, onlyOld := e.client(nil, []keyring.Keyring{newAES}, sse), e.client(nil, []keyring.Keyring{oldAES}, sse)
+	onlyNew, onlyOld := e.sseClient(nil, []keyring.Keyring{newAES}), e.sseClient(nil, []keyring.Keyring{oldAES})
 	for i := range 5 {
 		k := fmt.Sprintf("s/%d", i)
 		if got, err := e.read(onlyNew, k); err != nil || string(got) != fmt.Sprint("object ", i) {
