@@ -89,26 +89,14 @@ func (c *Client) cfg() format.Config { return format.Config(c.opts.Config) }
 // Options returns a copy of the client's options, with Format resolved.
 func (c *Client) Options() Options { return c.opts }
 
-// PutObject encrypts in.Body under a fresh data key and stores it, with its
+// PutObject seals in.Body under a fresh data key and stores it, with its
 // envelope in the object's metadata or, with Options.InstructionFile, in
-// <key>.instruction (written after the object).
-//
-// The body is streamed in constant memory. A seekable body (io.ReadSeeker)
-// is encrypted as it is sent, and stays seekable for the SDK's signing and
-// retries; a body that is read again must yield the same bytes, or the
-// upload fails rather than reuse the nonce. Any other body, whose length may
-// be unknown, is encrypted into a spool first (memory up to
-// Options.SpoolMemory, then a temporary file in Options.SpoolDir).
+// <key>.instruction (written after the object). The body is streamed in
+// constant memory: a seekable body is sealed as it is sent (and must yield
+// the same bytes if the SDK reads it again, or the upload fails rather
+// than reuse a nonce); any other body is sealed into a spool first.
 // ContentLength, if set, is the plaintext length. ContentMD5 and Checksum*
-// values are refused (ErrPlaintextChecksum).
-//
-// With ServerSideCustomerKey, the body is sent as it is and S3 encrypts it
-// under a fresh data key, which is recorded (wrapped) in <key>.ssec before
-// the object is written: the companion then holds the new key first and the
-// replaced object's key second, so an interrupted or failed write never
-// leaves the stored object without its key (a failed write puts the
-// companion back). ContentMD5 and Checksum* values describe the plaintext
-// S3 receives and are sent. SSECustomer* fields must be unset.
+// values describe the plaintext and are refused (ErrPlaintextChecksum).
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: PutObject: nil input")
@@ -314,37 +302,17 @@ func metadataSize(m map[string]string) int {
 	return n
 }
 
-// GetObject gets and decrypts an object. For V2 and V3 objects it returns
-// only after the whole body has been authenticated (for V3, the key
-// commitment first, then the tag): the ciphertext is spooled, and Body
-// yields plaintext decrypted from the spool. A segmented object's key
-// commitment is checked before it returns, and Body releases each segment
-// as it is authenticated; a read error then means the object as a whole
-// failed. Close the Body.
-//
-// ContentLength is the plaintext length (for a segmented object, computed
-// from the stored length; the final segment authenticates it when read);
-// the Checksum* fields, which describe the ciphertext, are cleared. A Range
-// (one range: bytes=a-b, bytes=a- or bytes=-n) of a segmented object is
-// read authenticated, fetching only the segments that hold it (a suffix
-// range may fetch one segment more); ContentRange then gives the plaintext
-// range and length, and a range outside the plaintext fails with
-// envelope.ErrInvalidRange. A Range of a V2 or V3 object fails with ErrRange
-// unless EnableLegacyUnauthenticatedModes is set (then it is decrypted with
-// AES-CTR, unauthenticated, as AWS's Java client does). PartNumber is
-// refused (ErrRange). An object with no envelope fails with
-// envelope.ErrNoEnvelope. A size no V2 or V3 object can have (past 64 GiB,
-// whatever the server claims) fails with envelope.ErrTooLarge before the
-// body is read, and a V2/V3 body whose length the server does not give
-// spools at most Options.SpoolLimit bytes. Close the Body from any
-// goroutine to abort a read in progress.
-//
-// With ServerSideCustomerKey, the companion <key>.ssec is read, the data
-// key unwrapped and sent as the SSE-C key, and S3's response is returned as
-// it is: S3 decrypts, including any Range or PartNumber. When S3 refuses
-// the key (the companion's second key is tried first) the error wraps
-// ErrCustomerKeyRefused; an object without a companion fails with
-// envelope.ErrNoEnvelope, or S3's NoSuchKey when it does not exist.
+// GetObject gets an object and opens it (see the package doc for what is
+// released when). ContentLength is the plaintext length and the Checksum*
+// fields, which describe the ciphertext, are cleared. A Range (one range)
+// of a segmented object is read authenticated, fetching only the segments
+// that hold it, with ContentRange in plaintext bytes; a range past the end
+// fails with envelope.ErrInvalidRange. A Range of a V2 or V3 object, and
+// any PartNumber, fail with ErrRange (with EnableLegacyUnauthenticatedModes
+// a V2/V3 range is decrypted with AES-CTR, unauthenticated). An object with
+// no envelope fails with envelope.ErrNoEnvelope; a size no V2 or V3 object
+// can have, with envelope.ErrTooLarge before the body is read. Close the
+// Body.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: GetObject: nil input")
@@ -444,9 +412,7 @@ func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map
 // HeadObject returns an object's metadata, with ContentLength as the
 // plaintext length when the object is encrypted (which may take a read of
 // its instruction file) and the ciphertext's Checksum* fields cleared. An
-// object with no envelope is returned as S3 describes it. With
-// ServerSideCustomerKey, the HEAD carries the object's key (read as for
-// GetObject) and S3's response is returned as it is.
+// object with no envelope is returned as S3 describes it.
 func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	if in == nil {
 		return nil, errors.New("s3crypto: HeadObject: nil input")

@@ -17,7 +17,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// A ServerSideCustomerKey client sends its customer keys only over TLS:
+// A SSECClient sends its customer keys only over TLS:
 // every request it makes, of every operation (listings included), goes
 // through httpsOnly, which adds two checks to the request's options:
 //
@@ -80,7 +80,7 @@ func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.R
 	}
 }
 
-// httpsOnly is the S3 API of a ServerSideCustomerKey client: every call
+// httpsOnly is the S3 API of a SSECClient: every call
 // gets the https checks.
 type httpsOnly struct {
 	api S3API

@@ -1,8 +1,3 @@
-// Package s3crypto is a client-side encrypting wrapper around an S3 client.
-// Client has the methods and signatures of *s3.Client's PutObject,
-// GetObject, HeadObject and DeleteObject: bodies are sealed under a fresh
-// data key before they leave the process and opened (authenticated first)
-// when they come back, in the object formats of AWS's S3 Encryption Clients.
 package s3crypto
 
 import (
@@ -31,7 +26,7 @@ type Options struct {
 }
 
 // S3API is the part of *s3.Client that Client calls. *s3.Client satisfies
-// it, and so can a test double (a ServerSideCustomerKey client adds its
+// it, and so can a test double (a SSECClient adds its
 // https checks to every call's options, which a double may ignore). The methods after DeleteObject are used
 // only by Rewrap, RewrapAll and Uploader; a test double that never uses
 // them can stub them.

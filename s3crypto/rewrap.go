@@ -94,7 +94,7 @@ const (
 	// V3, the commitment, message ID and suite stay in the object's metadata).
 	EnvelopeInInstructionFile
 	// EnvelopeInCompanion: an SSE-C object's wrapped data keys are in its
-	// companion, <key>.ssec (ServerSideCustomerKey).
+	// companion, <key>.ssec (SSECClient).
 	EnvelopeInCompanion
 )
 
@@ -127,13 +127,12 @@ type RewrapInput struct {
 	// EnforceRotation refuses (ErrRotationNotEnforced) a new wrapped key
 	// that the old master key can still unwrap.
 	EnforceRotation bool
-	// Rekey, for a ServerSideCustomerKey client, also retires the object's
-	// data key: S3 copies the object onto itself from the old SSE-C key to
-	// a fresh one (the data never leaves S3), and the companion then holds
-	// only the new key, wrapped by the current master key. The old data key
-	// no longer opens anything (except older versions, in a versioned
-	// bucket). Objects over 5 GiB are copied part by part. A ClientSide client refuses
-	// Rekey: its data keys are retired by reading and putting the object.
+	// Rekey, for an SSECClient, also retires the object's data key: S3
+	// copies the object onto itself from the old SSE-C key to a fresh one
+	// (the data never leaves S3), and the companion then holds only the new
+	// key. The old data key no longer opens anything (except older versions,
+	// in a versioned bucket). A Client refuses Rekey: its data keys are
+	// retired by reading and putting the object.
 	Rekey bool
 }
 
@@ -170,63 +169,13 @@ type RewrapOutput struct {
 	ETag, VersionId *string
 }
 
-// Rewrap rotates the master key of one object without touching its body:
-// it unwraps the object's data key with whichever of the provider's master
-// keys the stored description names, wraps it again with the provider's
-// current master key, and stores the new envelope in place of the old.
-//
-// It reads the object's metadata (HeadObject) and, when the envelope is in
-// an instruction file, <key>.instruction. An object already wrapped by the
-// current master key is skipped (AlreadyCurrent), an object without an
-// envelope is reported NotEncrypted, and an instruction file is reported
-// InstructionFile; none of them is written. Before anything is written the
-// new envelope, serialized exactly as it will be stored, is decoded again
-// and must unwrap to the same data key under the current master key
-// (unless that key only wraps) and, for V3, match the stored key
-// commitment. Only the wrapped key, its wrap algorithm and the description
-// (x-amz-key-v2, x-amz-wrap-alg, x-amz-matdesc; V3: x-amz-3, x-amz-w,
-// x-amz-m or x-amz-t) change: the format, content algorithm, IV, V3 message
-// ID and commitment, every other metadata key, and the body stay as stored.
-//
-// A metadata envelope is written by a server-side copy of the object onto
-// itself (CopyObject, MetadataDirective REPLACE, guarded by
-// CopySourceIfMatch with the ETag read), which keeps the other user
-// metadata, Content-Type/-Encoding/-Disposition/-Language, Cache-Control,
-// Expires, the website redirect, the storage class, the server-side
-// encryption settings (SSE-S3 / SSE-KMS key), the object-lock settings, the
-// checksum algorithm and the tags. Objects over 5 GiB are copied by a
-// multipart copy (UploadPartCopy, each part guarded the same way, then
-// CompleteMultipartUpload with If-Match; aborted on failure). An
-// instruction-file envelope is written by rewriting only <key>.instruction,
-// with If-Match on the ETag read.
-//
-// Limits: S3 does not copy object ACLs, so after a metadata rewrap the
-// object has the bucket's default ACL (buckets that enforce bucket-owner
-// ownership, the default, have no object ACLs). A custom SSE-KMS encryption
-// context, and client-side encrypted objects that are also SSE-C encrypted
-// with the caller's own key, are not supported. In a versioned bucket the
-// copy creates a new current version; older versions keep the old envelope
-// and still need the old master key. Tags or metadata changed by someone
-// else between the read and the copy, without a change to the body, are
-// overwritten: S3 can guard a copy only on the body's ETag.
-//
-// A ServerSideCustomerKey client rewraps an SSE-C object's companion
-// instead: every data key it holds is unwrapped, wrapped again under the
-// current master key, checked as above, and <key>.ssec is rewritten
-// guarded by its ETag; the object is not touched (Storage is
-// EnvelopeInCompanion). With Rekey, the object gets a new data key as well.
-//
-// A write refused because the object changed fails with an error wrapping
-// ErrConcurrentModification, after checking that the refusal was not of the
-// rewrap's own earlier attempt (an SDK retry after a lost response); when
-// that cannot be checked, with ErrOutcomeUnknown. After a write, the rewrap
-// confirms that the body is still the one whose data key it rewrapped —
-// by the copy's ETag when that is the body's MD5, else by the body's last
-// 16 bytes (its GCM tag) read before and after (one small ranged GET each);
-// beside a rewritten instruction file, by the object's ETag and key
-// commitment (one HEAD) — so that a server that ignored the write's
-// condition is found out: ErrConcurrentModification, saying what was left.
-// KMS master keys: see RewrapAll's documentation.
+// Rewrap rotates the master key of one object without touching its body
+// (see Rotation in the package doc): the data key is unwrapped, wrapped
+// again under the provider's current master key, checked, and the new
+// envelope written in place of the old, guarded so that a concurrent write
+// is never overwritten (ErrConcurrentModification). Objects already under
+// the current key (AlreadyCurrent), without an envelope (NotEncrypted) and
+// instruction files (InstructionFile) are not written.
 func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
 		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")

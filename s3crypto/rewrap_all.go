@@ -121,41 +121,13 @@ type RewrapAllOutput struct {
 }
 
 // RewrapAll rewraps every object under a bucket and prefix (see Rewrap),
-// Concurrency at a time: keys from ListObjectsV2, instruction files handled
-// with their objects, objects already under the current master key skipped
-// after one HEAD, unencrypted objects counted and left alone. A failed
-// object is recorded (Failures, and the checkpoint's Retry) and the walk
-// goes on. The checkpoint given to OnCheckpoint only ever advances past
-// objects whose rewraps, and all before them, have finished, so a walk
-// interrupted at any point (a crash, a cancelled ctx) resumes from it
-// without skipping an object.
-//
-// It returns a nil error when the listing was walked to its end, even if
-// objects failed (Failed > 0); an error when the listing failed, ctx ended
-// (the error is ctx's), or MaxFailures was exceeded. The output, with its
-// checkpoint, is returned in every case but invalid input.
-//
-// Writes are guarded (see Rewrap), so an SDK retry after a lost response,
-// or a resume after a crash, never overwrites a newer object: a write the
-// server refuses is a failure wrapping ErrConcurrentModification, and one
-// whose outcome could not be checked a failure wrapping ErrOutcomeUnknown
-// (listed for retry).
-//
-// KMS master keys: a keyring.KMS matches every KMS-wrapped object, so an
-// object counts as AlreadyCurrent only when KMS decrypts its data key under
-// the current key's ID (KMS refuses a blob made under another key). When
-// the old wrap is KMS, the object's encryption context (without
-// aws:x-amz-cek-alg) is kept for the new wrap; otherwise a new KMS wrap
-// uses the context on ctx (keyring.WithEncryptionContext), if any; for a
-// KMS old wrap, a context on ctx is what the caller expects the object's to
-// be (as for GetObject), and an object with another fails. A rewrap to an
-// AES or RSA master key drops an old KMS context (they cannot bind one),
-// and refuses a context on ctx for an object that had none. To rotate from
-// one KMS key to another, give both: materials.NewProvider(newKMS, oldKMS)
-// tries each KMS key in turn (a lookup provider cannot find an old KMS key:
-// the current one matches every KMS wrap). EnforceRotation cannot name the
-// old KMS key then; KMS's refusal to decrypt the old data key under the new
-// key's ID is what shows the keys differ.
+// Concurrency at a time, from ListObjectsV2. A failed object is recorded
+// (Failures, and the checkpoint's Retry) and the walk goes on. The
+// checkpoint given to OnCheckpoint only ever advances past objects whose
+// rewraps, and all before them, have finished, so a walk interrupted at any
+// point resumes from it without skipping an object. The error is nil when
+// the listing was walked to its end, even if objects failed; the output is
+// returned in every case but invalid input.
 func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllOutput, error) {
 	return rewrapAll(ctx, c.api, c.Rewrap, in)
 }

@@ -50,7 +50,7 @@ func NewSSEC(api S3API, p materials.Provider) (*SSECClient, error) {
 	return &SSECClient{api: &httpsOnly{api: api}, provider: p}, nil
 }
 
-// ErrInsecureEndpoint is returned for a ServerSideCustomerKey client whose
+// ErrInsecureEndpoint is returned for a SSECClient whose
 // requests could reach a URL that is not https, before anything is sent
 // there: by New, for an S3 client whose BaseEndpoint is plain HTTP (or
 // whose HTTP client's redirects cannot be kept to https); by any request,
@@ -61,7 +61,7 @@ func NewSSEC(api S3API, p materials.Provider) (*SSECClient, error) {
 var ErrInsecureEndpoint = errors.New("s3crypto: refusing to send an SSE-C request to a plain-HTTP endpoint; SSE-C keys travel only over HTTPS")
 
 // ErrManagedCustomerKey is returned when a request to a
-// ServerSideCustomerKey client sets the SSECustomer* (or
+// SSECClient sets the SSECustomer* (or
 // CopySourceSSECustomer*) fields itself: the client chooses and supplies
 // every key.
 var ErrManagedCustomerKey = errors.New("s3crypto: the SSE-C key is managed by the client; leave the SSECustomer* fields unset")

@@ -570,7 +570,7 @@ func TestSSECRewrapAll(t *testing.T) {
 	}
 }
 
-// faultyPuts fails the object writes of a ServerSideCustomerKey client (not
+// faultyPuts fails the object writes of a SSECClient (not
 // the companion's) as told.
 type faultyPuts struct {
 	*s3.Client

@@ -103,7 +103,7 @@ type UploadOutput struct {
 // envelope is in the object's metadata from the start, so it exists only
 // with the complete object; an instruction file is written after it.
 //
-// With ServerSideCustomerKey, the parts are sent as they are and S3
+// With an SSECClient, the parts are sent as they are and S3
 // encrypts them: the data key is recorded in the companion before the
 // upload starts (as PutObject does) and sent with the create, every part
 // and the complete; a failed upload is aborted and the companion put back.

@@ -1,0 +1,91 @@
+// Package s3crypto encrypts S3 objects in the caller's process: a Client
+// wraps an S3 client with *s3.Client's PutObject, GetObject, HeadObject and
+// DeleteObject, so that an application swaps one line. Bodies are sealed
+// under a fresh data key before they leave the process and opened,
+// authenticated first, when they come back, in the object formats of AWS's
+// S3 Encryption Clients; keys never reach S3.
+//
+//	c, err := s3crypto.New(s3.NewFromConfig(cfg), materials.NewProvider(masterKey))
+//	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: file})
+//	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+//
+// # Formats
+//
+// New objects are written in envelope.FormatV3 (AWS's key-committing
+// format, the default), FormatV2 (for readers that predate V3) or
+// FormatSegmented (this library's own: authenticated ranges, parallel
+// parts, no 64 GiB limit; AWS's clients cannot read it), chosen by
+// Options.Format. Reading takes the format from the object; the
+// CommitmentPolicy and the legacy switches decide what may be read. The
+// envelope is stored in the object's metadata, or with
+// Options.InstructionFile in <key>.instruction beside it (reading looks at
+// both, whatever the option).
+//
+// A V2 or V3 body carries its tag at its end, so GetObject spools it
+// (memory, then a temporary file) and releases plaintext only once the tag
+// verifies; a segmented body is released segment by segment as each
+// verifies. Close the Body, from any goroutine, to abort a read.
+//
+// # Large objects and ranges
+//
+// An Uploader stores a body of any length, known or not, as a multipart
+// upload of sealed parts (a V2/V3 object is still one GCM stream that AWS's
+// clients read); a Downloader reads with parallel ranged GETs, every one
+// naming the ETag the object had when the download started. A Range GET
+// of a segmented object, and Client.NewReaderAt, read only the segments
+// they need, each authenticated. A range of a V2 or V3 object cannot be
+// authenticated without the whole body: it fails with ErrRange unless
+// EnableLegacyUnauthenticatedModes is set.
+//
+// # Rotation
+//
+// Rewrap rotates the master key of one object without touching its body:
+// it unwraps the data key with whichever of the provider's keys the stored
+// description names, wraps it with the current master key, checks that the
+// new envelope — serialized exactly as it will be stored — unwraps to the
+// same data key (and matches V3's key commitment), and writes it in place
+// of the old: a metadata envelope by a copy of the object onto itself
+// (CopyObject with MetadataDirective REPLACE, guarded by CopySourceIfMatch;
+// a multipart copy past 5 GiB), an instruction file by rewriting it with
+// If-Match. Every other metadata key, the content headers, storage class,
+// server-side encryption, object lock settings and tags are kept. After the
+// write it confirms that the body is still the one whose key it rewrapped,
+// so that a server that ignored the write's condition is found out
+// (ErrConcurrentModification); a write whose outcome cannot be checked is
+// ErrOutcomeUnknown (Rewrap again settles it).
+//
+// RewrapAll walks a bucket or prefix, Concurrency objects at a time, with a
+// checkpoint that only ever advances past finished objects, so an
+// interrupted walk resumes without skipping one. S3 does not copy object
+// ACLs; in a versioned bucket older versions keep the old envelope.
+//
+// KMS: a keyring.KMS matches every KMS-wrapped object, so an object is
+// AlreadyCurrent only when KMS decrypts its data key under the current
+// key's ID. The object's encryption context is kept for a KMS → KMS rewrap;
+// a new KMS wrap otherwise uses the context on ctx
+// (keyring.WithEncryptionContext). To rotate from one KMS key to another,
+// give both: materials.NewProvider(newKMS, oldKMS).
+//
+// # Managed SSE-C
+//
+// An SSECClient has S3 encrypt each object under a customer-provided key
+// (SSE-C) and manages those keys as Client manages data keys: a fresh key
+// per object, sent with every request on the object and never stored, its
+// wrapped form kept in the companion object <key>.ssec. The new key is
+// recorded before the object is written and the replaced object's key is
+// dropped after, so no write ever leaves an object without its key. Its
+// requests go only to https URLs, redirects included (ErrInsecureEndpoint):
+// a customer key sent in clear text is a lost key. Rewrap rewrites the
+// companion; with Rekey, S3 also copies the object onto itself under a new
+// data key.
+//
+// # Errors
+//
+// Failures wrap the envelope package's sentinels (errors.Is:
+// envelope.ErrAuthentication for a tampered object or a wrong key,
+// envelope.ErrNoMasterKey when no master key matches the stored
+// description, envelope.ErrNoEnvelope for an object that is not encrypted,
+// …) or this package's, and S3's own errors pass through (errors.As finds
+// *types.NoSuchKey). Messages name the operation and the object, never key
+// material.
+package s3crypto
