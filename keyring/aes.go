@@ -130,12 +130,12 @@ func (k *AES) unwrapGCM(ct []byte, contentAlg string) ([]byte, error) {
 	}
 	// The length of a wrapped key is public; reject impossible ones early.
 	if !validKeyLen(len(ct) - gcmIVSize - gcmTagSize) {
-		return nil, unwrapError(format.WrapAESGCM, envelope.ErrAuthentication)
+		return nil, notOpened(format.WrapAESGCM, k.desc)
 	}
 	key, err := k.gcm.Open(nil, nil, ct, []byte(contentAlg))
 	if err != nil || !validKeyLen(len(key)) {
 		clear(key)
-		return nil, unwrapError(format.WrapAESGCM, envelope.ErrAuthentication)
+		return nil, notOpened(format.WrapAESGCM, k.desc)
 	}
 	return key, nil
 }

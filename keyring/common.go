@@ -43,6 +43,14 @@ func unwrapError(alg string, sentinel error) error {
 	return fmt.Errorf("keyring: unwrap %s: %w", algName(alg), sentinel)
 }
 
+// notOpened is the error for a wrapped key that a master key does not
+// open. The description it was found by is named: a different key kept
+// under the same description reads exactly like tampering otherwise.
+func notOpened(alg string, desc map[string]string) error {
+	return fmt.Errorf("keyring: unwrap %s: %w: the master key described %s does not open this data key (another key under that description, or a damaged wrapped key)",
+		algName(alg), envelope.ErrAuthentication, format.EncodeDescription(desc))
+}
+
 // wrapError builds the error for a failed wrap.
 func wrapError(alg string, err error) error {
 	return fmt.Errorf("keyring: wrap %s: %w", algName(alg), err)

@@ -166,16 +166,16 @@ func (k *RSA) unwrapOAEPSHA1(ct []byte, contentAlg string) ([]byte, error) {
 	}
 	p, err := rsa.DecryptOAEP(sha1.New(), nil, k.priv, ct, nil)
 	if err != nil {
-		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, notOpened(format.WrapRSAOAEPSHA1, k.desc)
 	}
 	defer clear(p)
 	if len(p) == 0 {
-		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, notOpened(format.WrapRSAOAEPSHA1, k.desc)
 	}
 	keyLen := int(p[0])
 	if !validKeyLen(keyLen) || len(p) != 1+keyLen+len(contentAlg) ||
 		subtle.ConstantTimeCompare(p[1+keyLen:], []byte(contentAlg)) != 1 {
-		return nil, unwrapError(format.WrapRSAOAEPSHA1, envelope.ErrAuthentication)
+		return nil, notOpened(format.WrapRSAOAEPSHA1, k.desc)
 	}
 	key := make([]byte, keyLen)
 	copy(key, p[1:1+keyLen])

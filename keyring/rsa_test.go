@@ -90,7 +90,7 @@ func TestRSAContentAlgBinding(t *testing.T) {
 		got, err := k.Unwrap(ctx, w, p[1])
 		require.Nil(t, got)
 		requireSentinel(t, err, envelope.ErrAuthentication)
-		require.Equal(t, "keyring: unwrap RSA-OAEP-SHA1: s3envelope: authentication failed", err.Error())
+		require.Equal(t, "keyring: unwrap RSA-OAEP-SHA1: s3envelope: authentication failed: the master key described {} does not open this data key (another key under that description, or a damaged wrapped key)", err.Error())
 	}
 }
 

@@ -34,8 +34,17 @@ var ErrPlaintextChecksum = errors.New("s3crypto: a precomputed checksum describe
 // ErrRange is returned by GetObject for a PartNumber request, and for a
 // Range of a V2 or V3 object unless legacy unauthenticated modes are on: a
 // slice of a one-pass AES-GCM object cannot be authenticated without the
-// rest. Segmented objects serve authenticated ranges.
-var ErrRange = fmt.Errorf("%w: a ranged or part GET of an AES-GCM object cannot be authenticated", envelope.ErrDisallowed)
+// rest. It is an envelope.ErrDisallowed (errors.Is).
+var ErrRange error = rangeError{}
+
+type rangeError struct{}
+
+func (rangeError) Error() string {
+	return "s3crypto: a range of a V2 or V3 object cannot be authenticated without the whole object: " +
+		"read it whole (GetObject, or a Downloader for large objects), or write objects in the segmented format for authenticated ranges"
+}
+
+func (rangeError) Is(target error) bool { return target == envelope.ErrDisallowed }
 
 // Client encrypts and decrypts objects client-side around an S3 client.
 // Its methods have *s3.Client's signatures. It is safe for concurrent use.
@@ -97,27 +106,28 @@ func (c *Client) Options() Options { return c.opts }
 // than reuse a nonce); any other body is sealed into a spool first.
 // ContentLength, if set, is the plaintext length. ContentMD5 and Checksum*
 // values describe the plaintext and are refused (ErrPlaintextChecksum).
-func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (_ *s3.PutObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: PutObject: nil input")
+		return nil, &ObjectError{Op: "PutObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "PutObject", in.Bucket, in.Key)
 	if err := checkPlaintextChecksums(in); err != nil {
 		return nil, err
 	}
 	if in.WriteOffsetBytes != nil {
-		return nil, errors.New("s3crypto: PutObject: appending (WriteOffsetBytes) cannot extend an AES-GCM object")
+		return nil, errors.New("appending (WriteOffsetBytes) cannot extend an AES-GCM object")
 	}
 	current := c.provider.Current()
 	if current == nil {
-		return nil, fmt.Errorf("s3crypto: PutObject: %w: the provider has no current master key", envelope.ErrNoMasterKey)
+		return nil, fmt.Errorf("%w: the provider has no current master key", envelope.ErrNoMasterKey)
 	}
 	sealer, err := format.NewSealer(ctx, current, c.cfg())
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+		return nil, err
 	}
 	body, plain, size, release, err := c.sealedBody(sealer, in.Body, in.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+		return nil, err
 	}
 	defer release()
 
@@ -135,7 +145,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	}
 	meta, err := mergeMetadata(in.Metadata, envMeta)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+		return nil, err
 	}
 
 	req := *in
@@ -148,7 +158,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	}
 	if instruction != nil {
 		if err := c.putInstruction(ctx, in, instruction, optFns); err != nil {
-			return nil, fmt.Errorf("s3crypto: PutObject %s: %w", objectName(in.Bucket, in.Key), err)
+			return nil, err
 		}
 	}
 	return out, nil
@@ -313,12 +323,13 @@ func metadataSize(m map[string]string) int {
 // no envelope fails with envelope.ErrNoEnvelope; a size no V2 or V3 object
 // can have, with envelope.ErrTooLarge before the body is read. Close the
 // Body.
-func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (_ *s3.GetObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: GetObject: nil input")
+		return nil, &ObjectError{Op: "GetObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "GetObject", in.Bucket, in.Key)
 	if in.PartNumber != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", objectName(in.Bucket, in.Key), ErrRange)
+		return nil, ErrRange
 	}
 	if in.Range != nil {
 		return c.getRange(ctx, in, optFns)
@@ -327,10 +338,9 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err != nil {
 		return nil, err
 	}
-	name := objectName(in.Bucket, in.Key)
 	fail := func(err error) (*s3.GetObjectOutput, error) {
 		out.Body.Close()
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		return nil, err
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if err != nil {
@@ -349,7 +359,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if size < 0 {
 		if size, err = env.PlaintextSize(aws.ToInt64(out.ContentLength)); err != nil {
 			res.Body.Close()
-			return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+			return nil, err
 		}
 	} else {
 		// Everything is spooled: the HTTP body is no longer needed.
@@ -413,10 +423,11 @@ func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, meta map
 // plaintext length when the object is encrypted (which may take a read of
 // its instruction file) and the ciphertext's Checksum* fields cleared. An
 // object with no envelope is returned as S3 describes it.
-func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (_ *s3.HeadObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: HeadObject: nil input")
+		return nil, &ObjectError{Op: "HeadObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "HeadObject", in.Bucket, in.Key)
 	out, err := c.api.HeadObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, err
@@ -426,13 +437,13 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 		return out, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: HeadObject %s: %w", objectName(in.Bucket, in.Key), err)
+		return nil, err
 	}
 	res := *out
 	if size, err := env.PlaintextSize(aws.ToInt64(out.ContentLength)); err == nil {
 		res.ContentLength = aws.Int64(size)
 	} else if !errors.Is(err, envelope.ErrUnsupported) {
-		return nil, fmt.Errorf("s3crypto: HeadObject %s: %w", objectName(in.Bucket, in.Key), err)
+		return nil, err
 	}
 	res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, res.ChecksumSHA1, res.ChecksumSHA256 = nil, nil, nil, nil, nil
 	res.ChecksumType = ""
@@ -448,10 +459,11 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 
 // deleteWithCompanion deletes an object and then, unless a version was
 // named, the object beside it that holds its envelope or keys.
-func deleteWithCompanion(ctx context.Context, api S3API, in *s3.DeleteObjectInput, suffix, what string, optFns []func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func deleteWithCompanion(ctx context.Context, api S3API, in *s3.DeleteObjectInput, suffix, what string, optFns []func(*s3.Options)) (_ *s3.DeleteObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: DeleteObject: nil input")
+		return nil, &ObjectError{Op: "DeleteObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "DeleteObject", in.Bucket, in.Key)
 	out, err := api.DeleteObject(ctx, in, optFns...)
 	if err != nil || in.VersionId != nil {
 		return out, err
@@ -463,7 +475,7 @@ func deleteWithCompanion(ctx context.Context, api S3API, in *s3.DeleteObjectInpu
 		RequestPayer:        in.RequestPayer,
 	}, optFns...)
 	if err != nil {
-		return out, fmt.Errorf("s3crypto: DeleteObject %s: object deleted, its %s not: %w", objectName(in.Bucket, in.Key), what, err)
+		return out, fmt.Errorf("object deleted, its %s not: %w", what, err)
 	}
 	return out, nil
 }

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
@@ -337,4 +339,40 @@ func TestPipeBody(t *testing.T) {
 	got, err := get(c, "b", "k")
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(pt, got))
+}
+
+// TestObjectError: every object operation's error is an *ObjectError
+// naming the operation and the object, with the cause reachable through
+// errors.Is (and S3's own errors through errors.As).
+func TestObjectError(t *testing.T) {
+	ctx := context.Background()
+	api := newMemS3()
+	c := newClient(t, api, masterKeys(t)[0])
+	b, k := aws.String("b"), aws.String("missing")
+	_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: k})
+	var oe *s3crypto.ObjectError
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, s3crypto.ObjectError{Op: "GetObject", Bucket: "b", Key: "missing", Err: oe.Err}, *oe)
+	var nsk *types.NoSuchKey
+	require.ErrorAs(t, err, &nsk, "S3's error passes through")
+	require.True(t, strings.HasPrefix(err.Error(), "s3crypto: GetObject s3://b/missing: "), err.Error())
+
+	put(t, c, "b", "k", strings.NewReader("body"))
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k"), Range: aws.String("bytes=0-1")})
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "GetObject", oe.Op)
+	require.ErrorIs(t, err, s3crypto.ErrRange)
+	require.ErrorIs(t, err, envelope.ErrDisallowed)
+
+	_, err = c.PutObject(ctx, nil)
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "PutObject", oe.Op)
+
+	// An Upload small enough for one PutObject reports itself, not the
+	// PutObject inside it, and does not nest the two.
+	_, err = s3crypto.NewUploader(c).Upload(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: strings.NewReader("x"), ContentMD5: aws.String("AAAAAAAAAAAAAAAAAAAAAA==")})
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "Upload", oe.Op)
+	require.ErrorIs(t, err, s3crypto.ErrPlaintextChecksum)
+	require.NotContains(t, err.Error(), "PutObject s3://", "nested")
 }

@@ -55,35 +55,35 @@ func NewDownloader(c transferClient, optFns ...func(*DownloaderOptions)) *Downlo
 // the bytes written. in.Range and in.PartNumber must be nil. On an error,
 // what was written is authenticated but incomplete (nothing at all for V2
 // and V3). Cancelling ctx stops the download.
-func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (int64, error) {
+func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (_ int64, err error) {
 	if in == nil {
-		return 0, errors.New("s3crypto: Download: nil input")
+		return 0, &ObjectError{Op: "Download", Err: errNilInput}
 	}
-	name := objectName(in.Bucket, in.Key)
+	defer wrapObjectError(&err, "Download", in.Bucket, in.Key)
 	if in.Range != nil || in.PartNumber != nil {
-		return 0, fmt.Errorf("s3crypto: Download %s: Range and PartNumber must be nil", name)
+		return 0, errors.New("Range and PartNumber must be nil")
 	}
-	return d.c.download(ctx, d, w, in, optFns, name)
+	return d.c.download(ctx, d, w, in, optFns)
 }
 
 // download decrypts what the Downloader fetches: a segmented object's
 // segments as they arrive, a V2/V3 object once its spool verifies.
-func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
+func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options)) (int64, error) {
 	head, err := c.api.HeadObject(ctx, headInput(in), optFns...)
 	if err != nil {
 		return 0, err
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, head.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if err != nil {
-		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+		return 0, err
 	}
 	size := aws.ToInt64(head.ContentLength)
 	if err := boundLength(env, head.ContentLength); err != nil {
-		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+		return 0, err
 	}
 	total, err := env.PlaintextSize(size)
 	if err != nil && !errors.Is(err, envelope.ErrUnsupported) {
-		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+		return 0, err
 	}
 	if err != nil {
 		total = -1 // AES/CBC: known once decrypted
@@ -99,7 +99,7 @@ func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s
 	pr, pw := io.Pipe()
 	var fetching sync.WaitGroup
 	fetching.Go(func() {
-		pw.CloseWithError(d.fetch(ctx, pw, &req, size, rangedOptFns(optFns), name))
+		pw.CloseWithError(d.fetch(ctx, pw, &req, size, rangedOptFns(optFns)))
 	})
 	defer func() {
 		cancel()
@@ -109,7 +109,7 @@ func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s
 
 	pt, err := format.Open(ctx, env, c.provider, c.cfg(), pr)
 	if err != nil {
-		return 0, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+		return 0, err
 	}
 	defer pt.Close()
 	dst := w
@@ -118,14 +118,14 @@ func (c *Client) download(ctx context.Context, d *Downloader, w io.Writer, in *s
 	}
 	n, err := io.Copy(dst, pt)
 	if err != nil {
-		return n, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+		return n, err
 	}
 	return n, nil
 }
 
 // download of an SSE-C object: its key is resolved once (with the HEAD),
 // then the ranged GETs carry it and S3 decrypts.
-func (c *SSECClient) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error) {
+func (c *SSECClient) download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options)) (int64, error) {
 	head, key, err := c.headSSEC(ctx, headInput(in), optFns)
 	if err != nil {
 		return 0, err
@@ -137,15 +137,15 @@ func (c *SSECClient) download(ctx context.Context, d *Downloader, w io.Writer, i
 	}
 	req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = key.alg, key.key, key.md5
 	dst := &progressWriter{w: w, total: size, fn: d.opts.Progress}
-	if err := d.fetch(ctx, dst, &req, size, optFns, name); err != nil {
-		return dst.done, fmt.Errorf("s3crypto: Download %s: %w", name, err)
+	if err := d.fetch(ctx, dst, &req, size, optFns); err != nil {
+		return dst.done, err
 	}
 	return dst.done, nil
 }
 
 // fetch writes the object's stored bytes [0, size) to w in order, fetching
 // them with ranged GETs, Concurrency at once.
-func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInput, size int64, optFns []func(*s3.Options), name string) error {
+func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInput, size int64, optFns []func(*s3.Options)) error {
 	partSize := d.opts.PartSize
 	if partSize <= 0 {
 		partSize = defaultPartSize
@@ -201,7 +201,7 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 					buf = make([]byte, partSize)
 				}
 				buf = buf[:n]
-				err := d.get(ctx, in, buf, start, optFns, name)
+				err := d.get(ctx, in, buf, start, optFns)
 				results[i%concurrency] <- result{buf, err}
 			}
 		})
@@ -237,16 +237,16 @@ func (d *Downloader) fetch(ctx context.Context, w io.Writer, in *s3.GetObjectInp
 }
 
 // get fills buf with the stored bytes from start.
-func (d *Downloader) get(ctx context.Context, in *s3.GetObjectInput, buf []byte, start int64, optFns []func(*s3.Options), name string) error {
+func (d *Downloader) get(ctx context.Context, in *s3.GetObjectInput, buf []byte, start int64, optFns []func(*s3.Options)) error {
 	req := *in
 	req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, start+int64(len(buf))-1))
 	out, err := d.api.GetObject(ctx, &req, optFns...)
 	if err != nil {
-		return s3Error("s3crypto: ranged GET of "+name, err)
+		return s3Error("ranged GET", err)
 	}
 	defer out.Body.Close()
 	if _, err := io.ReadFull(out.Body, buf); err != nil {
-		return fmt.Errorf("s3crypto: ranged GET of %s: %w", name, err)
+		return fmt.Errorf("ranged GET: %w", err)
 	}
 	return nil
 }

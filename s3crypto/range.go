@@ -144,10 +144,9 @@ func isInvalidRange(err error) bool {
 // any of its bytes are released. V2 and V3 ranges are refused unless legacy
 // unauthenticated modes are on.
 func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	name := objectName(in.Bucket, in.Key)
 	rng, err := parseRange(aws.ToString(in.Range))
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		return nil, err
 	}
 	guessSize := c.opts.SegmentSize
 	if guessSize == 0 {
@@ -173,7 +172,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 			var last int64
 			if fetchFirst, last, size, err = parseContentRange(*out.ContentRange); err != nil {
 				out.Body.Close()
-				return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+				return nil, err
 			}
 			fetchTo = last + 1
 		}
@@ -193,7 +192,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 		if out != nil {
 			out.Body.Close()
 		}
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", name, err)
+		return nil, err
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, meta, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if err != nil {
@@ -223,7 +222,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, optFns []f
 			req.IfMatch = etag // the same object the envelope came from
 		}
 		if out, err = c.api.GetObject(ctx, &req, optFns...); err != nil {
-			return nil, s3Error("s3crypto: GetObject "+name, err)
+			return nil, s3Error("ranged GET", err)
 		}
 		fetchFirst = start
 		if out.ContentRange != nil {
@@ -320,13 +319,13 @@ func clearChecksums(o *s3.GetObjectOutput) {
 // replaced object fails (ErrConcurrentModification) instead of mixing
 // versions. ctx governs every later read. in.Range and in.PartNumber must be
 // nil. Objects of other formats fail with envelope.ErrUnsupported.
-func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*io.SectionReader, error) {
+func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (_ *io.SectionReader, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: NewReaderAt: nil input")
+		return nil, &ObjectError{Op: "NewReaderAt", Err: errNilInput}
 	}
-	name := objectName(in.Bucket, in.Key)
+	defer wrapObjectError(&err, "NewReaderAt", in.Bucket, in.Key)
 	if in.Range != nil || in.PartNumber != nil {
-		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: Range and PartNumber must be nil", name)
+		return nil, errors.New("Range and PartNumber must be nil")
 	}
 	head, err := c.api.HeadObject(ctx, headInput(in), optFns...)
 	if err != nil {
@@ -334,17 +333,17 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, head.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w", name, err)
+		return nil, err
 	}
 	req := *in
 	if req.IfMatch == nil {
 		req.IfMatch = head.ETag
 	}
 	req.ChecksumMode = ""
-	src := &rangeSource{ctx: ctx, api: c.api, in: req, optFns: rangedOptFns(optFns), name: name}
+	src := &rangeSource{ctx: ctx, api: c.api, in: req, optFns: rangedOptFns(optFns)}
 	r, err := format.NewReaderAt(ctx, env, c.provider, c.cfg(), src, aws.ToInt64(head.ContentLength))
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: NewReaderAt %s: %w", name, err)
+		return nil, err
 	}
 	return io.NewSectionReader(r, 0, r.Size()), nil
 }
@@ -356,7 +355,6 @@ type rangeSource struct {
 	api    S3API
 	in     s3.GetObjectInput
 	optFns []func(*s3.Options)
-	name   string
 }
 
 func (s *rangeSource) ReadAt(p []byte, off int64) (int, error) {
@@ -367,7 +365,7 @@ func (s *rangeSource) ReadAt(p []byte, off int64) (int, error) {
 	req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1))
 	out, err := s.api.GetObject(s.ctx, &req, s.optFns...)
 	if err != nil {
-		return 0, s3Error("s3crypto: ranged GET of "+s.name, err)
+		return 0, s3Error("ranged GET", err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p)

@@ -176,19 +176,15 @@ type RewrapOutput struct {
 // is never overwritten (ErrConcurrentModification). Objects already under
 // the current key (AlreadyCurrent), without an envelope (NotEncrypted) and
 // instruction files (InstructionFile) are not written.
-func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (_ *RewrapOutput, err error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
-		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
+		return nil, &ObjectError{Op: "Rewrap", Err: errors.New("a bucket and a key are needed")}
 	}
-	name := objectName(in.Bucket, in.Key)
+	defer wrapObjectError(&err, "Rewrap", in.Bucket, in.Key)
 	if in.Rekey {
-		return nil, fmt.Errorf("s3crypto: Rewrap %s: %w: Rekey is for SSE-C objects; a client-side object's data key is replaced by reading and putting it", name, envelope.ErrUnsupported)
+		return nil, fmt.Errorf("%w: Rekey is for SSE-C objects; a client-side object's data key is replaced by reading and putting it", envelope.ErrUnsupported)
 	}
-	out, err := c.rewrap(ctx, in)
-	if err != nil {
-		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", name, err)
-	}
-	return out, nil
+	return c.rewrap(ctx, in)
 }
 
 // rewrapRead is what a rewrap read: the object's HEAD, and the instruction

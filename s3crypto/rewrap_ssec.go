@@ -23,15 +23,12 @@ import (
 // EnvelopeInCompanion). With Rekey, the object also gets a new data key: S3
 // copies it onto itself (the data never leaves S3), and the old data key no
 // longer opens it.
-func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput) (_ *RewrapOutput, err error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
-		return nil, errors.New("s3crypto: Rewrap needs a bucket and a key")
+		return nil, &ObjectError{Op: "Rewrap", Err: errors.New("a bucket and a key are needed")}
 	}
-	out, err := c.rewrap(ctx, in)
-	if err != nil {
-		return out, fmt.Errorf("s3crypto: Rewrap %s: %w", objectName(in.Bucket, in.Key), err)
-	}
-	return out, nil
+	defer wrapObjectError(&err, "Rewrap", in.Bucket, in.Key)
+	return c.rewrap(ctx, in)
 }
 
 // rewrap rewraps every data key in the object's companion, or with Rekey

@@ -357,24 +357,25 @@ func (c *SSECClient) noCompanion(ctx context.Context, o objectRef, optFns []func
 // without its key (a failed write puts the companion back). ContentMD5 and
 // Checksum* values describe the plaintext S3 receives and are sent.
 // SSECustomer* fields must be unset (ErrManagedCustomerKey).
-func (c *SSECClient) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (c *SSECClient) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (_ *s3.PutObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: PutObject: nil input")
+		return nil, &ObjectError{Op: "PutObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "PutObject", in.Bucket, in.Key)
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	staged, err := c.stageKey(ctx, o, optFns)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	req := *in
 	req.SSECustomerAlgorithm, req.SSECustomerKey, req.SSECustomerKeyMD5 = staged.key.alg, staged.key.key, staged.key.md5
 	out, err := c.api.PutObject(ctx, &req, optFns...)
 	if err != nil {
 		staged.abandon(ctx)
-		return nil, fmt.Errorf("s3crypto: PutObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	staged.commit(ctx)
 	return out, nil
@@ -386,16 +387,17 @@ func (c *SSECClient) PutObject(ctx context.Context, in *s3.PutObjectInput, optFn
 // write leaves two; both are tried) the error wraps ErrCustomerKeyRefused;
 // an object without a companion fails with envelope.ErrNoEnvelope, or S3's
 // NoSuchKey when it does not exist.
-func (c *SSECClient) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+func (c *SSECClient) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (_ *s3.GetObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: GetObject: nil input")
+		return nil, &ObjectError{Op: "GetObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "GetObject", in.Bucket, in.Key)
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	var out *s3.GetObjectOutput
-	err := c.withObjectKey(ctx, o, optFns,
+	err = c.withObjectKey(ctx, o, optFns,
 		func() error {
 			return c.noCompanion(ctx, o, optFns, &types.NoSuchKey{Message: aws.String("The specified key does not exist.")})
 		},
@@ -407,16 +409,17 @@ func (c *SSECClient) GetObject(ctx context.Context, in *s3.GetObjectInput, optFn
 			return err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: GetObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	return out, nil
 }
 
 // HeadObject is S3's HEAD with the object's key (read as for GetObject).
-func (c *SSECClient) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (c *SSECClient) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (_ *s3.HeadObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: HeadObject: nil input")
+		return nil, &ObjectError{Op: "HeadObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "HeadObject", in.Bucket, in.Key)
 	out, _, err := c.headSSEC(ctx, in, optFns)
 	return out, err
 }
@@ -432,7 +435,7 @@ func (c *SSECClient) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput,
 func (c *SSECClient) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFns []func(*s3.Options)) (*s3.HeadObjectOutput, customerKey, error) {
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
-		return nil, customerKey{}, fmt.Errorf("s3crypto: HeadObject %s: %w", o.name(), err)
+		return nil, customerKey{}, err
 	}
 	var out *s3.HeadObjectOutput
 	var key customerKey
@@ -449,7 +452,7 @@ func (c *SSECClient) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFn
 			return err
 		})
 	if err != nil {
-		return nil, customerKey{}, fmt.Errorf("s3crypto: HeadObject %s: %w", o.name(), err)
+		return nil, customerKey{}, err
 	}
 	return out, key, nil
 }
@@ -462,37 +465,38 @@ func (c *SSECClient) headSSEC(ctx context.Context, in *s3.HeadObjectInput, optFn
 // ("bucket/key", URL-encoded, optionally "?versionId=…"), and its key is
 // read from the source's companion. Objects over 5 GiB cannot be copied in
 // one request (S3's limit).
-func (c *SSECClient) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+func (c *SSECClient) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (_ *s3.CopyObjectOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: CopyObject: nil input")
+		return nil, &ObjectError{Op: "CopyObject", Err: errNilInput}
 	}
+	defer wrapObjectError(&err, "CopyObject", in.Bucket, in.Key)
 	o := objectRef{bucket: in.Bucket, key: in.Key, owner: in.ExpectedBucketOwner, payer: in.RequestPayer}
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	if err := checkUnsetCustomerKey(in.CopySourceSSECustomerAlgorithm, in.CopySourceSSECustomerKey, in.CopySourceSSECustomerKeyMD5); err != nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	srcBucket, srcKey, err := parseCopySource(aws.ToString(in.CopySource))
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	src := objectRef{bucket: aws.String(srcBucket), key: aws.String(srcKey), owner: in.ExpectedSourceBucketOwner, payer: in.RequestPayer}
 	if srcBucket == aws.ToString(in.Bucket) && srcKey == aws.ToString(in.Key) {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: copying an object onto itself changes its data key: use Rewrap with Rekey", o.name())
+		return nil, errors.New("copying an object onto itself changes its data key: use Rewrap with Rekey")
 	}
 	// The source's key first: a source that cannot be read leaves the
 	// destination untouched.
 	srcComp, _, err := c.readCompanion(ctx, src, optFns)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: source: %w", o.name(), err)
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	if srcComp == nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: source: %w", o.name(), c.noCompanion(ctx, src, optFns, &types.NoSuchKey{Message: aws.String("The specified key does not exist.")}))
+		return nil, fmt.Errorf("source: %w", c.noCompanion(ctx, src, optFns, &types.NoSuchKey{Message: aws.String("The specified key does not exist.")}))
 	}
 	staged, err := c.stageKey(ctx, o, optFns)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	var out *s3.CopyObjectOutput
 	err = c.withObjectKey(ctx, src, optFns, func() error { return errors.New("the source's companion disappeared") },
@@ -506,7 +510,7 @@ func (c *SSECClient) CopyObject(ctx context.Context, in *s3.CopyObjectInput, opt
 		})
 	if err != nil {
 		staged.abandon(ctx)
-		return nil, fmt.Errorf("s3crypto: CopyObject %s: %w", o.name(), err)
+		return nil, err
 	}
 	staged.commit(ctx)
 	return out, nil

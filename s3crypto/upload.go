@@ -107,31 +107,37 @@ type UploadOutput struct {
 // encrypts them: the data key is recorded in the companion before the
 // upload starts (as PutObject does) and sent with the create, every part
 // and the complete; a failed upload is aborted and the companion put back.
-func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*UploadOutput, error) {
+func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (_ *UploadOutput, err error) {
 	if in == nil {
-		return nil, errors.New("s3crypto: Upload: nil input")
+		return nil, &ObjectError{Op: "Upload", Err: errNilInput}
 	}
-	name := objectName(in.Bucket, in.Key)
+	var up *upload
+	defer func() {
+		wrapObjectError(&err, "Upload", in.Bucket, in.Key)
+		if oe, ok := err.(*ObjectError); ok && up != nil && up.uploadID != nil {
+			oe.UploadID = *up.uploadID
+		}
+	}()
 	if err := checkPlaintextChecksums(in); err != nil {
 		return nil, err
 	}
 	if in.WriteOffsetBytes != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: appending (WriteOffsetBytes) cannot extend an encrypted object", name)
+		return nil, errors.New("appending (WriteOffsetBytes) cannot extend an encrypted object")
 	}
 	size, body, err := bodyLength(in.Body, in.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+		return nil, err
 	}
 	partSize, bufSize, err := u.c.planUpload(u, in, size)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", name, err)
+		return nil, err
 	}
 	concurrency := u.opts.Concurrency
 	if concurrency <= 0 {
 		concurrency = defaultConcurrency
 	}
-	up := &upload{
-		u: u, in: in, name: name, optFns: optFns, src: bodyReader{body},
+	up = &upload{
+		u: u, in: in, optFns: optFns, src: bodyReader{body},
 		size: size, partSize: partSize, concurrency: concurrency,
 		bufSize: int(bufSize) + format.TagSize,
 	}
@@ -192,7 +198,6 @@ func (u *Uploader) partSize(align, size int64) int64 {
 type upload struct {
 	u           *Uploader
 	in          *s3.PutObjectInput
-	name        string
 	optFns      []func(*s3.Options)
 	sealer      partSealer // made once the body needs more than one part
 	src         io.Reader
@@ -257,7 +262,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 	up.peek = make([]byte, 0, 1)
 	first, err := up.readPart(make([]byte, up.bufSize), 1, 0)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: reading the body: %w", up.name, err)
+		return nil, fmt.Errorf("reading the body: %w", err)
 	}
 	if first.last {
 		// One part: a plain encrypted PutObject.
@@ -274,13 +279,13 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 
 	start, err := c.startMultipart(ctx, up)
 	if err != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+		return nil, err
 	}
 	up.in, up.sealer = start.in, start.sealer
 	mpu, err := up.u.api.CreateMultipartUpload(ctx, createInput(up.in, start.meta), up.optFns...)
 	if err != nil {
 		start.failed(ctx)
-		return nil, fmt.Errorf("s3crypto: Upload %s: starting the multipart upload: %w", up.name, err)
+		return nil, fmt.Errorf("starting the multipart upload: %w", err)
 	}
 	up.uploadID = mpu.UploadId
 
@@ -289,7 +294,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 		var out *s3.CompleteMultipartUploadOutput
 		if out, err = up.complete(ctx); err == nil {
 			if err = start.done(ctx); err != nil {
-				return nil, fmt.Errorf("s3crypto: Upload %s: %w", up.name, err)
+				return nil, err
 			}
 			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadID: up.uploadID, Parts: len(up.parts), Size: total}, nil
 		}
@@ -297,9 +302,9 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 	aerr := up.abort(ctx)
 	start.failed(ctx)
 	if aerr != nil {
-		return nil, fmt.Errorf("s3crypto: Upload %s: %w; and aborting upload %s failed, so its parts remain: %w", up.name, err, aws.ToString(up.uploadID), aerr)
+		return nil, fmt.Errorf("%w; and aborting the upload failed, so its parts remain: %w", err, aerr)
 	}
-	return nil, fmt.Errorf("s3crypto: Upload %s: %w (upload aborted)", up.name, err)
+	return nil, fmt.Errorf("%w (upload aborted)", err)
 }
 
 // transferClient is what the Uploader and Downloader need of a client:
@@ -313,7 +318,7 @@ type transferClient interface {
 	// startMultipart readies an upload that needs more than one part.
 	startMultipart(ctx context.Context, up *upload) (*multipartStart, error)
 	// download is Downloader.Download, its input checked.
-	download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options), name string) (int64, error)
+	download(ctx context.Context, d *Downloader, w io.Writer, in *s3.GetObjectInput, optFns []func(*s3.Options)) (int64, error)
 }
 
 // multipartStart is how a client's multipart upload goes.

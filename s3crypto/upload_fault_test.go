@@ -549,6 +549,11 @@ func TestUploadFaults(t *testing.T) {
 				require.NotEmpty(t, id)
 				require.ErrorContains(t, err, "parts remain")
 				require.ErrorContains(t, err, id, "the error does not name the upload")
+				var oe *s3crypto.ObjectError
+				require.ErrorAs(t, err, &oe)
+				require.Equal(t, id, oe.UploadID)
+				require.Equal(t, "Upload", oe.Op)
+				require.Equal(t, key, oe.Key)
 				require.NotContains(t, err.Error(), "upload aborted")
 				require.True(t, isInjected(err))
 				require.Equal(t, 1, api.count("AbortMultipartUpload"))
