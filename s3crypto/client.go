@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,7 +50,7 @@ func (rangeError) Is(target error) bool { return target == envelope.ErrDisallowe
 // Client encrypts and decrypts objects client-side around an S3 client.
 // Its methods have *s3.Client's signatures. It is safe for concurrent use.
 type Client struct {
-	api      S3API
+	api      fullAPI
 	provider materials.Provider
 	opts     Options
 }
@@ -73,7 +74,7 @@ func New(api S3API, p materials.Provider, optFns ...func(*Options)) (*Client, er
 		return nil, fmt.Errorf("s3crypto: %w", err)
 	}
 	o.Format = f
-	return &Client{api: api, provider: p, opts: o}, nil
+	return &Client{api: complete(api), provider: p, opts: o}, nil
 }
 
 // checkClientArgs refuses what New and NewSSEC cannot use: a nil API or
@@ -457,9 +458,55 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	return deleteWithCompanion(ctx, c.api, in, format.InstructionSuffix, "instruction file", optFns)
 }
 
+// DeleteObjects deletes up to 1,000 objects in one request, as S3 does,
+// and then the instruction files of those deleted without a VersionId. An
+// instruction file that could not be deleted is reported in the output's
+// Errors, under its own key.
+func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	return deleteObjectsWithCompanions(ctx, c.api, in, format.InstructionSuffix, optFns)
+}
+
+// deleteObjectsWithCompanions deletes objects, then the objects beside
+// them that hold their envelopes or keys.
+func deleteObjectsWithCompanions(ctx context.Context, api fullAPI, in *s3.DeleteObjectsInput, suffix string, optFns []func(*s3.Options)) (_ *s3.DeleteObjectsOutput, err error) {
+	if in == nil || in.Delete == nil {
+		return nil, &ObjectError{Op: "DeleteObjects", Err: errNilInput}
+	}
+	defer wrapObjectError(&err, "DeleteObjects", in.Bucket, nil)
+	out, err := api.DeleteObjects(ctx, in, optFns...)
+	if err != nil {
+		return out, err
+	}
+	failed := map[string]bool{}
+	for _, e := range out.Errors {
+		if e.VersionId == nil {
+			failed[aws.ToString(e.Key)] = true
+		}
+	}
+	var companions []types.ObjectIdentifier
+	for _, o := range in.Delete.Objects {
+		if k := aws.ToString(o.Key); o.VersionId == nil && !failed[k] {
+			companions = append(companions, types.ObjectIdentifier{Key: aws.String(k + suffix)})
+		}
+	}
+	for batch := range slices.Chunk(companions, 1000) {
+		res, err := api.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket:              in.Bucket,
+			Delete:              &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
+			ExpectedBucketOwner: in.ExpectedBucketOwner,
+			RequestPayer:        in.RequestPayer,
+		}, optFns...)
+		if err != nil {
+			return out, fmt.Errorf("objects deleted, the objects beside them (%s) not: %w", suffix, err)
+		}
+		out.Errors = append(out.Errors, res.Errors...)
+	}
+	return out, nil
+}
+
 // deleteWithCompanion deletes an object and then, unless a version was
 // named, the object beside it that holds its envelope or keys.
-func deleteWithCompanion(ctx context.Context, api S3API, in *s3.DeleteObjectInput, suffix, what string, optFns []func(*s3.Options)) (_ *s3.DeleteObjectOutput, err error) {
+func deleteWithCompanion(ctx context.Context, api fullAPI, in *s3.DeleteObjectInput, suffix, what string, optFns []func(*s3.Options)) (_ *s3.DeleteObjectOutput, err error) {
 	if in == nil {
 		return nil, &ObjectError{Op: "DeleteObject", Err: errNilInput}
 	}

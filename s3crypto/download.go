@@ -36,7 +36,7 @@ type DownloaderOptions struct {
 // It is safe for concurrent use.
 type Downloader struct {
 	c    transferClient
-	api  S3API
+	api  fullAPI
 	opts DownloaderOptions
 }
 

@@ -124,6 +124,20 @@ func (m *memS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, _ ..
 	return &s3.DeleteObjectOutput{}, nil
 }
 
+func (m *memS3) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := &s3.DeleteObjectsOutput{}
+	for _, o := range in.Delete.Objects {
+		m.calls = append(m.calls, "delete "+*o.Key)
+		delete(m.objects, *o.Key)
+		if !aws.ToBool(in.Delete.Quiet) {
+			out.Deleted = append(out.Deleted, types.DeletedObject{Key: o.Key})
+		}
+	}
+	return out, nil
+}
+
 func (m *memS3) keys() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()

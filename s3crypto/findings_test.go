@@ -131,7 +131,7 @@ func TestFinding01SSECKeyNeverFollowsARedirectOffHTTPS(t *testing.T) {
 
 // opaque hides the *s3.Client it holds, as a wrapper of the user's would:
 // New cannot inspect its endpoint.
-type opaque struct{ s3crypto.S3API }
+type opaque struct{ s3Full }
 
 // Finding 2: an SSE-C client refuses a plain-HTTP endpoint when it is
 // made, if it can see it, and otherwise refuses every request before it is

@@ -83,7 +83,7 @@ func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.R
 // httpsOnly is the S3 API of a SSECClient: every call
 // gets the https checks.
 type httpsOnly struct {
-	api S3API
+	api fullAPI
 
 	mu     sync.Mutex
 	frozen map[*awshttp.BuildableClient]*http.Client
@@ -93,7 +93,7 @@ type httpsOnly struct {
 // s3.Client in practice); past it each request builds its own.
 const maxFrozen = 8
 
-var _ S3API = (*httpsOnly)(nil)
+var _ fullAPI = (*httpsOnly)(nil)
 
 // options is the request option that adds both checks.
 func (h *httpsOnly) options(optFns []func(*s3.Options)) []func(*s3.Options) {
@@ -271,4 +271,8 @@ func (h *httpsOnly) CompleteMultipartUpload(ctx context.Context, in *s3.Complete
 
 func (h *httpsOnly) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
 	return h.api.AbortMultipartUpload(ctx, in, h.options(optFns)...)
+}
+
+func (h *httpsOnly) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	return h.api.DeleteObjects(ctx, in, h.options(optFns)...)
 }

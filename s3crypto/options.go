@@ -25,25 +25,18 @@ type Options struct {
 	InstructionFile bool
 }
 
-// S3API is the part of *s3.Client that Client calls. *s3.Client satisfies
-// it, and so can a test double (a SSECClient adds its
-// https checks to every call's options, which a double may ignore). The methods after DeleteObject are used
-// only by Rewrap, RewrapAll and Uploader; a test double that never uses
-// them can stub them.
+// S3API is the part of *s3.Client that every client needs; *s3.Client
+// satisfies it. The features beyond PutObject, GetObject, HeadObject and
+// DeleteObject use more of *s3.Client's methods, when the value passed to
+// New has them: DeleteObjects; the Uploader CreateMultipartUpload,
+// UploadPart, CompleteMultipartUpload and AbortMultipartUpload; Rewrap
+// CopyObject, GetObjectTagging and, past 5 GiB, UploadPartCopy and the
+// multipart calls; RewrapAll ListObjectsV2; SSECClient.CopyObject
+// CopyObject. A feature whose methods are missing fails with an error that
+// names them, so a test double implements only what it uses.
 type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
-
-	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
-	GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
-	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
-	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
-	UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, optFns ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
-	UploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.Options)) (*s3.UploadPartOutput, error)
-	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
-	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 }
-
-var _ S3API = (*s3.Client)(nil)

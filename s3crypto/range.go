@@ -352,7 +352,7 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 // ReadAt.
 type rangeSource struct {
 	ctx    context.Context
-	api    S3API
+	api    fullAPI
 	in     s3.GetObjectInput
 	optFns []func(*s3.Options)
 }

@@ -116,6 +116,10 @@ func (s EnvelopeStorage) String() string {
 type RewrapInput struct {
 	Bucket *string
 	Key    *string
+	// ExpectedBucketOwner and RequestPayer go with every request the
+	// rewrap makes, as on S3's own inputs.
+	ExpectedBucketOwner *string
+	RequestPayer        types.RequestPayer
 	// ETag, if set, is the ETag the object must have when the rewrap reads
 	// it (for example the ETag a listing returned); otherwise the rewrap
 	// fails with ErrConcurrentModification before it does anything.
@@ -176,7 +180,7 @@ type RewrapOutput struct {
 // is never overwritten (ErrConcurrentModification). Objects already under
 // the current key (AlreadyCurrent), without an envelope (NotEncrypted) and
 // instruction files (InstructionFile) are not written.
-func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (_ *RewrapOutput, err error) {
+func (c *Client) Rewrap(ctx context.Context, in *RewrapInput, optFns ...func(*s3.Options)) (_ *RewrapOutput, err error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
 		return nil, &ObjectError{Op: "Rewrap", Err: errors.New("a bucket and a key are needed")}
 	}
@@ -184,7 +188,9 @@ func (c *Client) Rewrap(ctx context.Context, in *RewrapInput) (_ *RewrapOutput, 
 	if in.Rekey {
 		return nil, fmt.Errorf("%w: Rekey is for SSE-C objects; a client-side object's data key is replaced by reading and putting it", envelope.ErrUnsupported)
 	}
-	return c.rewrap(ctx, in)
+	cc := *c
+	cc.api = withRequest(c.api, in.ExpectedBucketOwner, in.RequestPayer, optFns)
+	return cc.rewrap(ctx, in)
 }
 
 // rewrapRead is what a rewrap read: the object's HEAD, and the instruction

@@ -24,6 +24,10 @@ const defaultRewrapConcurrency = 8
 // RewrapAllInput says which objects RewrapAll rewraps, and how.
 type RewrapAllInput struct {
 	Bucket *string
+	// ExpectedBucketOwner and RequestPayer go with every request of the
+	// walk, as on S3's own inputs.
+	ExpectedBucketOwner *string
+	RequestPayer        types.RequestPayer
 	// Prefix limits the walk to keys that start with it.
 	Prefix *string
 	// Concurrency is how many objects are rewrapped at once
@@ -128,8 +132,10 @@ type RewrapAllOutput struct {
 // point resumes from it without skipping an object. The error is nil when
 // the listing was walked to its end, even if objects failed; the output is
 // returned in every case but invalid input.
-func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllOutput, error) {
-	return rewrapAll(ctx, c.api, c.Rewrap, in)
+func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput, optFns ...func(*s3.Options)) (*RewrapAllOutput, error) {
+	return rewrapAll(ctx, c.api, func(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+		return c.Rewrap(ctx, in, optFns...)
+	}, in, optFns)
 }
 
 // RewrapAll rewraps the companions of every SSE-C object under a bucket and
@@ -137,15 +143,18 @@ func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllO
 // count as InstructionFiles, and every object without a companion,
 // client-side encrypted or not, as NotEncrypted. With Rekey, every object
 // also gets a new data key (see Rewrap).
-func (c *SSECClient) RewrapAll(ctx context.Context, in *RewrapAllInput) (*RewrapAllOutput, error) {
-	return rewrapAll(ctx, c.api, c.Rewrap, in)
+func (c *SSECClient) RewrapAll(ctx context.Context, in *RewrapAllInput, optFns ...func(*s3.Options)) (*RewrapAllOutput, error) {
+	return rewrapAll(ctx, c.api, func(ctx context.Context, in *RewrapInput) (*RewrapOutput, error) {
+		return c.Rewrap(ctx, in, optFns...)
+	}, in, optFns)
 }
 
 // rewrapAll walks a listing, rewrapping each object with rewrap.
-func rewrapAll(ctx context.Context, api S3API, rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error), in *RewrapAllInput) (*RewrapAllOutput, error) {
+func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error), in *RewrapAllInput, optFns []func(*s3.Options)) (*RewrapAllOutput, error) {
 	if in == nil || aws.ToString(in.Bucket) == "" {
 		return nil, errors.New("s3crypto: RewrapAll needs a bucket")
 	}
+	api = withRequest(api, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if in.Concurrency < 0 || in.MaxFailures < 0 || in.ObjectTimeout < 0 {
 		return nil, errors.New("s3crypto: RewrapAll: negative Concurrency, MaxFailures or ObjectTimeout")
 	}
@@ -177,7 +186,7 @@ func rewrapAll(ctx context.Context, api S3API, rewrap func(context.Context, *Rew
 
 // walk is the state of one RewrapAll, owned by the goroutine that called it.
 type walk struct {
-	api    S3API
+	api    fullAPI
 	rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error)
 	in     *RewrapAllInput
 	start  time.Time
@@ -342,11 +351,13 @@ func (w *walk) work(ctx context.Context, events chan<- walkEvent, jobs <-chan wa
 			octx, cancel = context.WithTimeout(ctx, w.in.ObjectTimeout)
 		}
 		res, err := w.rewrap(octx, &RewrapInput{
-			Bucket:          w.in.Bucket,
-			Key:             aws.String(j.key),
-			DryRun:          w.in.DryRun,
-			EnforceRotation: w.in.EnforceRotation,
-			Rekey:           w.in.Rekey,
+			Bucket:              w.in.Bucket,
+			Key:                 aws.String(j.key),
+			ExpectedBucketOwner: w.in.ExpectedBucketOwner,
+			RequestPayer:        w.in.RequestPayer,
+			DryRun:              w.in.DryRun,
+			EnforceRotation:     w.in.EnforceRotation,
+			Rekey:               w.in.Rekey,
 		})
 		cancel()
 		if err != nil && ctx.Err() != nil {

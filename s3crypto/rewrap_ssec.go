@@ -23,12 +23,14 @@ import (
 // EnvelopeInCompanion). With Rekey, the object also gets a new data key: S3
 // copies it onto itself (the data never leaves S3), and the old data key no
 // longer opens it.
-func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput) (_ *RewrapOutput, err error) {
+func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput, optFns ...func(*s3.Options)) (_ *RewrapOutput, err error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
 		return nil, &ObjectError{Op: "Rewrap", Err: errors.New("a bucket and a key are needed")}
 	}
 	defer wrapObjectError(&err, "Rewrap", in.Bucket, in.Key)
-	return c.rewrap(ctx, in)
+	cc := *c
+	cc.api = withRequest(c.api, in.ExpectedBucketOwner, in.RequestPayer, optFns)
+	return cc.rewrap(ctx, in)
 }
 
 // rewrap rewraps every data key in the object's companion, or with Rekey

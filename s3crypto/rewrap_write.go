@@ -219,7 +219,7 @@ type copyKeys struct{ old, new customerKey }
 // completion by If-Match on it. Any failure aborts the upload. With keys,
 // an SSE-C object is copied from its old key to the new one. A complete
 // that fails is judged by completeFailed: what landed, or the error.
-func multipartCopy(ctx context.Context, api S3API, in *RewrapInput, h *s3.HeadObjectOutput, newMeta map[string]string, keys *copyKeys,
+func multipartCopy(ctx context.Context, api fullAPI, in *RewrapInput, h *s3.HeadObjectOutput, newMeta map[string]string, keys *copyKeys,
 	completeFailed func(error) (etag, version *string, err error), optFns []func(*s3.Options), out *RewrapOutput) (err error) {
 	size := aws.ToInt64(h.ContentLength)
 	var tagging *string

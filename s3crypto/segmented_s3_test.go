@@ -32,7 +32,7 @@ import (
 // instruction files), the requests, the body bytes the server declared
 // (ContentLength) and the body bytes the client read; and the HEADs.
 type meteredS3 struct {
-	s3crypto.S3API
+	s3Full
 	read     atomic.Int64
 	mu       sync.Mutex
 	gets     int
@@ -42,7 +42,7 @@ type meteredS3 struct {
 }
 
 func (m *meteredS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	out, err := m.S3API.GetObject(ctx, in, optFns...)
+	out, err := m.s3Full.GetObject(ctx, in, optFns...)
 	if strings.HasSuffix(aws.ToString(in.Key), format.InstructionSuffix) {
 		return out, err
 	}
@@ -62,7 +62,7 @@ func (m *meteredS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optF
 	m.mu.Lock()
 	m.heads++
 	m.mu.Unlock()
-	return m.S3API.HeadObject(ctx, in, optFns...)
+	return m.s3Full.HeadObject(ctx, in, optFns...)
 }
 
 // meterReading is what a meteredS3 counted since the last take.
@@ -157,7 +157,7 @@ func TestSegmentedS3Ranges(t *testing.T) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(11, 12))
 	kr := masterKeys(t)[0]
-	m := &meteredS3{S3API: raw}
+	m := &meteredS3{s3Full: raw}
 	p := int64(5<<20 + 3)
 	pt := random(int(p))
 	for _, s := range []int{format.DefaultSegmentSize, segS} {
@@ -249,7 +249,7 @@ func TestSegmentedS3ReaderAt(t *testing.T) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(13, 14))
 	kr := masterKeys(t)[0]
-	m := &meteredS3{S3API: raw}
+	m := &meteredS3{s3Full: raw}
 	p := int64(5<<20 + 3)
 	s := int64(format.DefaultSegmentSize)
 	for _, instr := range []bool{false, true} {
@@ -393,7 +393,7 @@ func TestSegmentedS3RangeTiming(t *testing.T) {
 		size = 128 << 20
 	}
 	const seed = 21
-	m := &meteredS3{S3API: raw}
+	m := &meteredS3{s3Full: raw}
 	c := newClient(t, m, masterKeys(t)[0], segmented(0))
 	key := "seg-timing/big"
 	start := time.Now()

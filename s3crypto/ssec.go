@@ -33,7 +33,7 @@ import (
 // (ErrInsecureEndpoint). Its methods have *s3.Client's signatures. It is
 // safe for concurrent use.
 type SSECClient struct {
-	api      S3API
+	api      fullAPI
 	provider materials.Provider
 }
 
@@ -47,7 +47,7 @@ func NewSSEC(api S3API, p materials.Provider) (*SSECClient, error) {
 	if err := checkEndpoint(api); err != nil {
 		return nil, fmt.Errorf("s3crypto: NewSSEC: %w", err)
 	}
-	return &SSECClient{api: &httpsOnly{api: api}, provider: p}, nil
+	return &SSECClient{api: &httpsOnly{api: complete(api)}, provider: p}, nil
 }
 
 // ErrInsecureEndpoint is returned for a SSECClient whose
@@ -429,6 +429,14 @@ func (c *SSECClient) HeadObject(ctx context.Context, in *s3.HeadObjectInput, opt
 // current version and is left alone.
 func (c *SSECClient) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	return deleteWithCompanion(ctx, c.api, in, format.CompanionSuffix, "companion", optFns)
+}
+
+// DeleteObjects deletes up to 1,000 objects in one request, as S3 does,
+// and then the companions of those deleted without a VersionId. A
+// companion that could not be deleted is reported in the output's Errors,
+// under its own key.
+func (c *SSECClient) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	return deleteObjectsWithCompanions(ctx, c.api, in, format.CompanionSuffix, optFns)
 }
 
 // headSSEC is HeadObject; it also returns the key S3 accepted.

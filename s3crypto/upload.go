@@ -61,7 +61,7 @@ type UploaderOptions struct {
 // It is safe for concurrent use.
 type Uploader struct {
 	c    transferClient
-	api  S3API
+	api  fullAPI
 	opts UploaderOptions
 }
 
@@ -310,7 +310,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 // transferClient is what the Uploader and Downloader need of a client:
 // *Client and *SSECClient implement it.
 type transferClient interface {
-	s3api() S3API
+	s3api() fullAPI
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	// planUpload checks an upload's input and returns its plaintext bytes
 	// per part and the buffer a part needs.
@@ -330,7 +330,7 @@ type multipartStart struct {
 	failed func(ctx context.Context)       // after a failed create or an abort
 }
 
-func (c *Client) s3api() S3API { return c.api }
+func (c *Client) s3api() fullAPI { return c.api }
 
 func (c *Client) planUpload(u *Uploader, in *s3.PutObjectInput, size int64) (partSize, bufSize int64, err error) {
 	if c.provider.Current() == nil {
@@ -404,7 +404,7 @@ func (c *Client) startMultipart(ctx context.Context, up *upload) (*multipartStar
 	}, nil
 }
 
-func (c *SSECClient) s3api() S3API { return c.api }
+func (c *SSECClient) s3api() fullAPI { return c.api }
 
 func (c *SSECClient) planUpload(u *Uploader, in *s3.PutObjectInput, size int64) (partSize, bufSize int64, err error) {
 	if err := checkUnsetCustomerKey(in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5); err != nil {

@@ -198,7 +198,7 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	provider := materials.NewProvider(current, olds...)
 	// Both kinds of client rewrap a bucket the same way.
 	var client interface {
-		RewrapAll(context.Context, *s3crypto.RewrapAllInput) (*s3crypto.RewrapAllOutput, error)
+		RewrapAll(context.Context, *s3crypto.RewrapAllInput, ...func(*s3.Options)) (*s3crypto.RewrapAllOutput, error)
 	}
 	if o.sseC {
 		client, err = s3crypto.NewSSEC(api, provider)
