@@ -14,11 +14,3 @@ type Keyring interface {
 	// every object as x-amz-matdesc (V2) or x-amz-m (V3). It is not secret.
 	Description() map[string]string
 }
-
-// Matcher is implemented by master keys that recognise the data keys they
-// wrapped by more than the stored description. A KMS key stores each object's
-// encryption context as its description, so it matches by wrap algorithm and
-// leaves the rest to KMS.
-type Matcher interface {
-	Matches(w *envelope.WrappedKey) bool
-}

@@ -81,7 +81,9 @@ func TestKMSRoundTrip(t *testing.T) {
 	k, err := NewKMS(f, f.keyID, func(o *KMSOptions) { o.GrantTokens = []string{"g1"} })
 	require.NoError(t, err)
 	var _ envelope.DataKeyGenerator = k
-	var _ Matcher = k
+	var _ interface {
+		Matches(*envelope.WrappedKey) bool
+	} = k
 	for _, ca := range []string{format.ContentAESGCM, format.ContentAESGCMCommit} {
 		ctx := WithEncryptionContext(context.Background(), map[string]string{"tenant": "a"})
 		dk, w, err := k.GenerateDataKey(ctx, ca)

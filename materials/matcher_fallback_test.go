@@ -12,7 +12,7 @@ import (
 )
 
 // anyWrap is an AES key that, like a KMS key, matches every wrap of its
-// algorithm whatever the description (keyring.Matcher).
+// algorithm whatever the description (a Matches method).
 type anyWrap struct{ *keyring.AES }
 
 func (anyWrap) Matches(w *envelope.WrappedKey) bool { return w.Algorithm == format.WrapAESGCM }

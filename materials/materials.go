@@ -47,13 +47,20 @@ func (e *NoMasterKeyError) Error() string {
 func (e *NoMasterKeyError) Unwrap() error { return envelope.ErrNoMasterKey }
 
 // Matches reports whether master key k is the one that wrapped w: as k
-// says, if it is a keyring.Matcher, else when their descriptions are equal
-// (an absent description equals an empty one).
+// says, if it has a method Matches(*envelope.WrappedKey) bool (a KMS key
+// matches every KMS wrap, and leaves the rest to KMS), else when their
+// descriptions are equal (an absent description equals an empty one).
 func Matches(k keyring.Keyring, w *envelope.WrappedKey) bool {
-	if m, ok := k.(keyring.Matcher); ok {
+	if m, ok := k.(matcher); ok {
 		return m.Matches(w)
 	}
 	return maps.Equal(k.Description(), w.Description)
+}
+
+// matcher is a master key that recognises the data keys it wrapped by more
+// than the stored description.
+type matcher interface {
+	Matches(w *envelope.WrappedKey) bool
 }
 
 // ErrNilKeyring reports a master key that is nil or a nil pointer: what a
@@ -196,7 +203,7 @@ func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAl
 		return nil, err
 	}
 	dk, err := k.Unwrap(ctx, w, contentAlg)
-	if _, byMatcher := k.(keyring.Matcher); err == nil || !byMatcher {
+	if _, byMatcher := k.(matcher); err == nil || !byMatcher {
 		return dk, err
 	}
 	// A key that matches by more than the description (a KMS key matches

@@ -65,9 +65,10 @@ const (
 	// NotEncrypted: the object has no envelope (it was not client-side
 	// encrypted); nothing was written.
 	NotEncrypted
-	// InstructionFile: the object is itself an instruction file
-	// (<key>.instruction); its object is rewrapped through its own key.
-	InstructionFile
+	// EnvelopeObject: the object holds another's envelope (an instruction
+	// file, <key>.instruction, or an SSE-C companion, <key>.ssec); it is
+	// rewrapped with that object.
+	EnvelopeObject
 )
 
 func (s RewrapStatus) String() string {
@@ -78,39 +79,19 @@ func (s RewrapStatus) String() string {
 		return "already current"
 	case NotEncrypted:
 		return "not encrypted"
-	case InstructionFile:
-		return "instruction file"
+	case EnvelopeObject:
+		return "envelope object"
 	}
 	return fmt.Sprintf("RewrapStatus(%d)", int(s))
 }
 
-// EnvelopeStorage says where an object's envelope is stored.
-type EnvelopeStorage int
+// envelopeStorage says where a client-side object's envelope is stored.
+type envelopeStorage int
 
 const (
-	// EnvelopeInMetadata: the envelope is in the object's user metadata.
-	EnvelopeInMetadata EnvelopeStorage = iota + 1
-	// EnvelopeInInstructionFile: the envelope is in <key>.instruction (for
-	// V3, the commitment, message ID and suite stay in the object's metadata).
-	EnvelopeInInstructionFile
-	// EnvelopeInCompanion: an SSE-C object's wrapped data keys are in its
-	// companion, <key>.ssec (SSECClient).
-	EnvelopeInCompanion
+	inMetadata        envelopeStorage = iota + 1 // the object's user metadata
+	inInstructionFile                            // <key>.instruction (V3 keeps three fields on the object)
 )
-
-func (s EnvelopeStorage) String() string {
-	switch s {
-	case EnvelopeInMetadata:
-		return "metadata"
-	case EnvelopeInInstructionFile:
-		return "instruction file"
-	case EnvelopeInCompanion:
-		return "companion"
-	case 0:
-		return "none"
-	}
-	return fmt.Sprintf("EnvelopeStorage(%d)", int(s))
-}
 
 // RewrapInput names one object to rewrap.
 type RewrapInput struct {
@@ -146,8 +127,10 @@ type RewrapOutput struct {
 	// Format is the object's format (V2 or V3), unchanged by a rewrap; zero
 	// when the object is not encrypted.
 	Format envelope.Format
-	// Storage is where the envelope is (and stays).
-	Storage EnvelopeStorage
+	// InstructionFile says the envelope is (and stays) in <key>.instruction,
+	// not in the object's metadata. (An SSE-C object's keys are always in
+	// its companion, <key>.ssec.)
+	InstructionFile bool
 	// OldWrap and NewWrap are the wrap algorithms before and after (NewWrap
 	// is empty unless Status is Rewrapped).
 	OldWrap, NewWrap string
@@ -179,7 +162,7 @@ type RewrapOutput struct {
 // envelope written in place of the old, guarded so that a concurrent write
 // is never overwritten (ErrConcurrentModification). Objects already under
 // the current key (AlreadyCurrent), without an envelope (NotEncrypted) and
-// instruction files (InstructionFile) are not written.
+// instruction files and companions (EnvelopeObject) are not written.
 func (c *Client) Rewrap(ctx context.Context, in *RewrapInput, optFns ...func(*s3.Options)) (_ *RewrapOutput, err error) {
 	if in == nil || aws.ToString(in.Bucket) == "" || aws.ToString(in.Key) == "" {
 		return nil, &ObjectError{Op: "Rewrap", Err: errors.New("a bucket and a key are needed")}
@@ -198,7 +181,7 @@ func (c *Client) Rewrap(ctx context.Context, in *RewrapInput, optFns ...func(*s3
 type rewrapRead struct {
 	head    *s3.HeadObjectOutput
 	env     *format.Envelope
-	storage EnvelopeStorage
+	storage envelopeStorage
 	instr   *s3.GetObjectOutput // the instruction file's GET (body read and closed)
 }
 
@@ -209,10 +192,10 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	}
 	env := rd.env
 	out = &RewrapOutput{
-		Format:         env.Format,
-		Storage:        rd.storage,
-		OldWrap:        env.Key.Algorithm,
-		OldDescription: maps.Clone(env.Key.Description),
+		Format:          env.Format,
+		InstructionFile: rd.storage == inInstructionFile,
+		OldWrap:         env.Key.Algorithm,
+		OldDescription:  maps.Clone(env.Key.Description),
 	}
 	if err := c.checkRewrappable(env); err != nil {
 		return out, err
@@ -255,7 +238,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	var newMeta map[string]string
 	var newInstr []byte
 	var decoded *format.Envelope
-	if rd.storage == EnvelopeInMetadata {
+	if rd.storage == inMetadata {
 		envMeta, err := newEnv.Metadata()
 		if err != nil {
 			return out, err
@@ -300,7 +283,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	if in.DryRun {
 		return out, nil
 	}
-	if rd.storage == EnvelopeInMetadata {
+	if rd.storage == inMetadata {
 		err = c.writeMetadataEnvelope(ctx, in, rd, newMeta, newKey, out)
 	} else {
 		err = c.writeInstructionFile(ctx, in, rd, newInstr, newKey, dataKey, out)
@@ -363,9 +346,9 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 	key := aws.ToString(in.Key)
 	isInstrName := strings.HasSuffix(key, format.InstructionSuffix)
 	if isInstrName && hasKeyFold(head.Metadata, format.InstructionMarker) {
-		return nil, &RewrapOutput{Status: InstructionFile}, nil
+		return nil, &RewrapOutput{Status: EnvelopeObject}, nil
 	}
-	rd := &rewrapRead{head: head, storage: EnvelopeInMetadata}
+	rd := &rewrapRead{head: head, storage: inMetadata}
 	if format.HasEnvelope(head.Metadata) {
 		rd.env, err = format.Decode(head.Metadata, nil)
 		if err != nil {
@@ -384,7 +367,7 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 			if isInstrName {
 				// An instruction file written without the marker (or a
 				// plain object with that name): nothing to rewrap.
-				return nil, &RewrapOutput{Status: InstructionFile}, nil
+				return nil, &RewrapOutput{Status: EnvelopeObject}, nil
 			}
 			return nil, &RewrapOutput{Status: NotEncrypted}, nil
 		}
@@ -405,7 +388,7 @@ func (c *Client) readForRewrap(ctx context.Context, in *RewrapInput) (*rewrapRea
 	if err != nil {
 		return nil, nil, fmt.Errorf("instruction file: %w", err)
 	}
-	rd.storage = EnvelopeInInstructionFile
+	rd.storage = inInstructionFile
 	rd.instr = instr
 	return rd, nil, nil
 }
@@ -446,7 +429,9 @@ func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *format.En
 		}
 		return true, nil
 	}
-	_, byMatcher := current.(keyring.Matcher)
+	_, byMatcher := current.(interface {
+		Matches(*envelope.WrappedKey) bool
+	})
 	switch {
 	case errors.Is(err, envelope.ErrWrapOnly):
 		return true, nil

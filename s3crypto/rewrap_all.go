@@ -77,17 +77,17 @@ type RewrapCheckpoint struct {
 
 // RewrapCounts counts the objects a RewrapAll walk has finished, by outcome.
 type RewrapCounts struct {
-	Rewrapped        int // rewrapped (with DryRun: would be)
-	AlreadyCurrent   int // already wrapped by the current master key
-	NotEncrypted     int // no envelope: not client-side encrypted
-	InstructionFiles int // instruction files, handled with their objects
-	Gone             int // listed, but deleted before they were read
-	Failed           int // failed; see Failures and the checkpoint's Retry
+	Rewrapped       int // rewrapped (with DryRun: would be)
+	AlreadyCurrent  int // already wrapped by the current master key
+	NotEncrypted    int // no envelope: not client-side encrypted
+	EnvelopeObjects int // instruction files, handled with their objects
+	Gone            int // listed, but deleted before they were read
+	Failed          int // failed; see Failures and the checkpoint's Retry
 }
 
 // Done is the number of objects finished, whatever the outcome.
 func (c RewrapCounts) Done() int {
-	return c.Rewrapped + c.AlreadyCurrent + c.NotEncrypted + c.InstructionFiles + c.Gone + c.Failed
+	return c.Rewrapped + c.AlreadyCurrent + c.NotEncrypted + c.EnvelopeObjects + c.Gone + c.Failed
 }
 
 // RewrapProgress is passed to RewrapAllInput.OnProgress after each object.
@@ -105,17 +105,12 @@ type RewrapProgress struct {
 	Elapsed time.Duration
 }
 
-// RewrapFailure is one object that failed, and why.
-type RewrapFailure struct {
-	Key string
-	Err error
-}
-
 // RewrapAllOutput is what a RewrapAll walk did.
 type RewrapAllOutput struct {
 	RewrapCounts
-	// Failures lists every object that failed, in the order they finished.
-	Failures []RewrapFailure
+	// Failures lists every object that failed (Key) and why (Err), in the
+	// order they finished.
+	Failures []*ObjectError
 	// Checkpoint is where the walk stands: resume from it to retry the
 	// failures and continue after an interruption.
 	Checkpoint RewrapCheckpoint
@@ -140,7 +135,7 @@ func (c *Client) RewrapAll(ctx context.Context, in *RewrapAllInput, optFns ...fu
 
 // RewrapAll rewraps the companions of every SSE-C object under a bucket and
 // prefix, as Client.RewrapAll rewraps envelopes (see there): the companions
-// count as InstructionFiles, and every object without a companion,
+// count as EnvelopeObjects, and every object without a companion,
 // client-side encrypted or not, as NotEncrypted. With Rekey, every object
 // also gets a new data key (see Rewrap).
 func (c *SSECClient) RewrapAll(ctx context.Context, in *RewrapAllInput, optFns ...func(*s3.Options)) (*RewrapAllOutput, error) {
@@ -387,7 +382,11 @@ func (w *walk) finish(cancel context.CancelCauseFunc, ev walkEvent) {
 	case ev.err != nil:
 		it.failed = true
 		w.out.Failed++
-		w.out.Failures = append(w.out.Failures, RewrapFailure{Key: it.key, Err: ev.err})
+		oe, ok := ev.err.(*ObjectError)
+		if !ok {
+			oe = &ObjectError{Op: "Rewrap", Bucket: aws.ToString(w.in.Bucket), Key: it.key, Err: ev.err}
+		}
+		w.out.Failures = append(w.out.Failures, oe)
 		if w.in.MaxFailures > 0 && w.out.Failed > w.in.MaxFailures {
 			cancel(fmt.Errorf("%w (%d, MaxFailures %d)", ErrTooManyFailures, w.out.Failed, w.in.MaxFailures))
 		}
@@ -400,8 +399,8 @@ func (w *walk) finish(cancel context.CancelCauseFunc, ev walkEvent) {
 			w.out.AlreadyCurrent++
 		case NotEncrypted:
 			w.out.NotEncrypted++
-		case InstructionFile:
-			w.out.InstructionFiles++
+		case EnvelopeObject:
+			w.out.EnvelopeObjects++
 		}
 	}
 	if it.retry && !it.failed {

@@ -155,7 +155,7 @@ func TestRewrapAll(t *testing.T) {
 	out, err := c.RewrapAll(ctx, in)
 	require.NoError(t, err)
 	require.Equal(t, s3crypto.RewrapCounts{
-		Rewrapped: pop.encrypted(), NotEncrypted: len(pop) - pop.encrypted(), InstructionFiles: instrFiles,
+		Rewrapped: pop.encrypted(), NotEncrypted: len(pop) - pop.encrypted(), EnvelopeObjects: instrFiles,
 	}, out.RewrapCounts)
 	require.Empty(t, out.Failures)
 	require.True(t, out.Complete)

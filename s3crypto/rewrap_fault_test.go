@@ -223,7 +223,7 @@ func sum(m map[faultKind]int) int {
 	return n
 }
 
-func logFailures(t testing.TB, fs []s3crypto.RewrapFailure) {
+func logFailures(t testing.TB, fs []*s3crypto.ObjectError) {
 	for i, f := range fs {
 		if i == 5 {
 			t.Logf("  ... %d more", len(fs)-5)

@@ -19,8 +19,7 @@ import (
 // Rewrap rotates the master key of one SSE-C object: every data key in its
 // companion is unwrapped, wrapped again under the provider's current master
 // key, checked as Client.Rewrap checks a new envelope, and <key>.ssec is
-// rewritten guarded by its ETag; the object is not touched (Storage is
-// EnvelopeInCompanion). With Rekey, the object also gets a new data key: S3
+// rewritten guarded by its ETag; the object is not touched. With Rekey, the object also gets a new data key: S3
 // copies it onto itself (the data never leaves S3), and the old data key no
 // longer opens it.
 func (c *SSECClient) Rewrap(ctx context.Context, in *RewrapInput, optFns ...func(*s3.Options)) (_ *RewrapOutput, err error) {
@@ -44,7 +43,7 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	if comp == nil {
 		if strings.HasSuffix(aws.ToString(in.Key), format.CompanionSuffix) {
-			return &RewrapOutput{Status: InstructionFile}, nil
+			return &RewrapOutput{Status: EnvelopeObject}, nil
 		}
 		return &RewrapOutput{Status: NotEncrypted}, nil
 	}
@@ -52,7 +51,6 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 		return nil, errors.New("the server returned no ETag for the companion: its rewrite cannot be guarded")
 	}
 	out := &RewrapOutput{
-		Storage:        EnvelopeInCompanion,
 		OldWrap:        comp.Keys[0].Algorithm,
 		OldDescription: maps.Clone(comp.Keys[0].Description),
 	}

@@ -137,7 +137,7 @@ func TestRewrapMatrix(t *testing.T) {
 				require.Equal(t, tagMap(before.tags), tagMap(after.tags), "tags")
 				require.Len(t, tagMap(after.tags), 2)
 				if v.instruction {
-					require.Equal(t, s3crypto.EnvelopeInInstructionFile, out.Storage)
+					require.True(t, out.InstructionFile)
 					require.Contains(t, w[0], ".instruction?")
 					require.True(t, strings.HasPrefix(w[0], "PUT "), w[0])
 					// The object itself is untouched, to the second.
@@ -150,7 +150,7 @@ func TestRewrapMatrix(t *testing.T) {
 					requireOnlyWrapChanged(t, v.format, bi, ai)
 					require.Equal(t, before.instrHead.Metadata, after.instrHead.Metadata, "instruction file metadata")
 				} else {
-					require.Equal(t, s3crypto.EnvelopeInMetadata, out.Storage)
+					require.False(t, out.InstructionFile)
 					require.NotContains(t, w[0], ".instruction")
 					requireSameAttributes(t, before.head, after.head, "LastModified")
 					require.Nil(t, after.instr)
@@ -176,9 +176,9 @@ func TestRewrapMatrix(t *testing.T) {
 	}
 }
 
-// TestRewrapNotEncryptedAndInstructionFiles: an object without an envelope
+// TestRewrapNotEncryptedAndEnvelopeObjects: an object without an envelope
 // and an instruction file itself are reported as such, and not written.
-func TestRewrapNotEncryptedAndInstructionFiles(t *testing.T) {
+func TestRewrapNotEncryptedAndEnvelopeObjects(t *testing.T) {
 	raw, bucket := realS3(t)
 	ctx := context.Background()
 	m := newMeter()
@@ -191,8 +191,8 @@ func TestRewrapNotEncryptedAndInstructionFiles(t *testing.T) {
 
 	for key, want := range map[string]s3crypto.RewrapStatus{
 		"plain.txt":       s3crypto.NotEncrypted,
-		"enc.instruction": s3crypto.InstructionFile, // marked as such
-		"odd.instruction": s3crypto.InstructionFile, // unmarked, no envelope
+		"enc.instruction": s3crypto.EnvelopeObject, // marked as such
+		"odd.instruction": s3crypto.EnvelopeObject, // unmarked, no envelope
 	} {
 		out, err := c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: &bucket, Key: aws.String(key)})
 		require.NoError(t, err, key)

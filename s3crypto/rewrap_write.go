@@ -52,7 +52,7 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	if aws.ToInt64(h.ContentLength) > multipartCopyThreshold {
 		out.Multipart = true
 		completeFailed := func(err error) (etag, version *string, _ error) {
-			landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "completing the multipart copy", err)
+			landed, err := c.writeFailed(ctx, in, newKey, inMetadata, "completing the multipart copy", err)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -97,7 +97,7 @@ func (c *Client) writeMetadataEnvelope(ctx context.Context, in *RewrapInput, rd 
 	}
 	res, err := c.api.CopyObject(ctx, cp, rawExpires(h))
 	if err != nil {
-		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInMetadata, "copying the object onto itself with the new envelope", err)
+		landed, err := c.writeFailed(ctx, in, newKey, inMetadata, "copying the object onto itself with the new envelope", err)
 		if err != nil {
 			return err
 		}
@@ -363,7 +363,7 @@ func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *
 		IfMatch:       rd.instr.ETag,
 	})
 	if err != nil {
-		landed, err := c.writeFailed(ctx, in, newKey, EnvelopeInInstructionFile, "rewriting the instruction file", err)
+		landed, err := c.writeFailed(ctx, in, newKey, inInstructionFile, "rewriting the instruction file", err)
 		if err != nil {
 			return err
 		}
@@ -403,7 +403,7 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 	if err != nil {
 		return fmt.Errorf("%w: the object changed after its instruction file was rewritten, and reading it back failed: %w", ErrOutcomeUnknown, err)
 	}
-	if now != nil && now.storage == EnvelopeInInstructionFile && sameWrap(&now.env.Key, newKey) {
+	if now != nil && now.storage == inInstructionFile && sameWrap(&now.env.Key, newKey) {
 		return errReplacedUnguarded(aws.ToString(in.Key) + format.InstructionSuffix)
 	}
 	return fmt.Errorf("%w: the object and its envelope were replaced after the rewrap wrote; the newer envelope stands", ErrConcurrentModification)
@@ -414,7 +414,7 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 // there (an earlier attempt of the same write landed, its response lost,
 // the SDK's retry refused), the write's error when another envelope is
 // there (or the object is gone), and ErrOutcomeUnknown when it cannot tell.
-func (c *Client) writeFailed(ctx context.Context, in *RewrapInput, newKey *envelope.WrappedKey, storage EnvelopeStorage, what string, werr error) (*rewrapRead, error) {
+func (c *Client) writeFailed(ctx context.Context, in *RewrapInput, newKey *envelope.WrappedKey, storage envelopeStorage, what string, werr error) (*rewrapRead, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: %w: %w", what, ErrOutcomeUnknown, werr)
 	}

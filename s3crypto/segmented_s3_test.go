@@ -335,9 +335,9 @@ func TestSegmentedS3Rewrap(t *testing.T) {
 				require.True(t, out.Written)
 				require.Equal(t, envelope.FormatSegmented, out.Format)
 				if instr {
-					require.Equal(t, s3crypto.EnvelopeInInstructionFile, out.Storage)
+					require.True(t, out.InstructionFile)
 				} else {
-					require.Equal(t, s3crypto.EnvelopeInMetadata, out.Storage)
+					require.False(t, out.InstructionFile)
 				}
 
 				bodyAfter, metaAfter := rawBody(t, raw, bucket, key)

@@ -428,7 +428,7 @@ func TestSSECRewrap(t *testing.T) {
 		out, err := rot.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: aws.String(bucket), Key: aws.String(key), EnforceRotation: true})
 		require.NoError(t, err)
 		require.Equal(t, s3crypto.Rewrapped, out.Status)
-		require.Equal(t, s3crypto.EnvelopeInCompanion, out.Storage)
+		require.False(t, out.InstructionFile)
 		require.True(t, out.Written)
 		require.True(t, out.Verified)
 		require.False(t, out.Rekeyed)
@@ -548,7 +548,7 @@ func TestSSECRewrapAll(t *testing.T) {
 	out, err := rot.RewrapAll(ctx, &s3crypto.RewrapAllInput{Bucket: aws.String(bucket), Concurrency: 3})
 	require.NoError(t, err)
 	require.Equal(t, 7, out.Rewrapped)
-	require.Equal(t, 7, out.InstructionFiles)
+	require.Equal(t, 7, out.EnvelopeObjects)
 	require.Equal(t, 1, out.NotEncrypted)
 	require.Zero(t, out.Failed)
 	for k, b := range bodies {

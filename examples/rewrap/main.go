@@ -35,7 +35,7 @@
 // was interrupted, 2 for bad usage.
 //
 // With -sse-c the objects are managed SSE-C objects (s3crypto.SSECClient):
-// only their companions (<key>.ssec, counted with the instruction files) are
+// only their companions (<key>.ssec, counted with the instruction files as envelope objects) are
 // rewritten, and with -rekey S3 also copies each object onto itself under a
 // fresh data key, retiring the old one. The endpoint must be https.
 //
@@ -518,9 +518,9 @@ func (p *progress) clearLine() {
 func (p *progress) print() {
 	pr := p.latest
 	p.shown = pr.Done()
-	line := fmt.Sprintf("listed %d%s · done %d: %d rewrapped, %d current, %d not encrypted, %d instruction files, %d gone, %d failed · %.0f objects/s",
+	line := fmt.Sprintf("listed %d%s · done %d: %d rewrapped, %d current, %d not encrypted, %d envelope objects, %d gone, %d failed · %.0f objects/s",
 		pr.Listed, map[bool]string{true: " (all)", false: ""}[pr.ListingDone], pr.Done(),
-		pr.Rewrapped, pr.AlreadyCurrent, pr.NotEncrypted, pr.InstructionFiles, pr.Gone, pr.Failed,
+		pr.Rewrapped, pr.AlreadyCurrent, pr.NotEncrypted, pr.EnvelopeObjects, pr.Gone, pr.Failed,
 		float64(pr.Done())/max(time.Since(p.start).Seconds(), 1e-3))
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
@@ -552,7 +552,7 @@ func summarize(w io.Writer, o options, out *s3crypto.RewrapAllOutput, took time.
 	fmt.Fprintf(w, "  %-22s %d\n", verb, out.Rewrapped)
 	fmt.Fprintf(w, "  %-22s %d\n", "already current", out.AlreadyCurrent)
 	fmt.Fprintf(w, "  %-22s %d\n", "not encrypted", out.NotEncrypted)
-	fmt.Fprintf(w, "  %-22s %d\n", "instruction files", out.InstructionFiles)
+	fmt.Fprintf(w, "  %-22s %d\n", "envelope objects", out.EnvelopeObjects)
 	fmt.Fprintf(w, "  %-22s %d\n", "gone since listed", out.Gone)
 	fmt.Fprintf(w, "  %-22s %d\n", "failed", out.Failed)
 	for i, f := range out.Failures {

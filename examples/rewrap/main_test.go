@@ -247,7 +247,7 @@ func TestRewrapCommand(t *testing.T) {
 		t.Fatalf("exit status %d", code)
 	}
 	requireContains(t, out, "rewrapped              40", "already current        0", "not encrypted          2",
-		"instruction files      10", "failed                 0", "complete:")
+		"envelope objects       10", "failed                 0", "complete:")
 	requireContains(t, errOut, `to master key {"kid":"2026"}`, "progress: listed 52 (all) · done 52: 40 rewrapped")
 	if _, err := os.Stat(resume); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the checkpoint file outlived a complete walk: %v", err)
@@ -318,7 +318,7 @@ func TestRewrapCommandSSEC(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d", code)
 	}
-	requireContains(t, out, "rewrapped              5", "instruction files      5", "failed                 0")
+	requireContains(t, out, "rewrapped              5", "envelope objects       5", "failed                 0")
 	onlyNew, onlyOld := e.sseClient(nil, []keyring.Keyring{newAES}), e.sseClient(nil, []keyring.Keyring{oldAES})
 	for i := range 5 {
 		k := fmt.Sprintf("s/%d", i)
@@ -430,7 +430,7 @@ func TestProgressLine(t *testing.T) {
 	p.update(s3crypto.RewrapProgress{Listed: 2, Key: "x", Err: errors.New("boom"), RewrapCounts: s3crypto.RewrapCounts{Rewrapped: 1, Failed: 1}})
 	p.done()
 	s := b.String()
-	requireContains(t, s, "\rlisted 2 · done 1: 1 rewrapped", "\r\x1b[KFAILED x: boom\n", "\rlisted 2 · done 2: 1 rewrapped, 0 current, 0 not encrypted, 0 instruction files, 0 gone, 1 failed")
+	requireContains(t, s, "\rlisted 2 · done 1: 1 rewrapped", "\r\x1b[KFAILED x: boom\n", "\rlisted 2 · done 2: 1 rewrapped, 0 current, 0 not encrypted, 0 envelope objects, 0 gone, 1 failed")
 	if !strings.HasSuffix(s, "\n") {
 		t.Errorf("the last progress line is not ended: %q", s)
 	}
