@@ -1,0 +1,108 @@
+package apisurface
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// limits are the most exported identifiers each public package may have:
+// top-level functions, types, constants and variables, methods of
+// exported types, and methods of exported interfaces (struct fields are
+// not counted). A new name must earn its place: raise a limit only on
+// purpose. The goal for the whole library is 130.
+var limits = map[string]int{
+	"envelope":  45,
+	"keyring":   34,
+	"materials": 10,
+	"s3crypto":  62,
+}
+
+const totalLimit = 145
+
+func TestExportedIdentifiers(t *testing.T) {
+	total := 0
+	for _, pkg := range slices.Sorted(maps.Keys(limits)) {
+		names := exported(t, filepath.Join("..", "..", pkg))
+		total += len(names)
+		t.Logf("%-9s %3d (limit %d)", pkg, len(names), limits[pkg])
+		if len(names) > limits[pkg] {
+			t.Errorf("%s exports %d identifiers, over its limit of %d:\n%s", pkg, len(names), limits[pkg], strings.Join(names, " "))
+		}
+	}
+	t.Logf("total     %3d (limit %d; goal 130)", total, totalLimit)
+	if total > totalLimit {
+		t.Errorf("the public packages export %d identifiers, over the limit of %d", total, totalLimit)
+	}
+}
+
+// exported lists the exported identifiers of the package in dir, as
+// TestExportedIdentifiers counts them.
+func exported(t *testing.T, dir string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	var names []string
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() {
+					continue
+				}
+				if d.Recv == nil {
+					names = append(names, d.Name.Name)
+					continue
+				}
+				recv := d.Recv.List[0].Type
+				if s, ok := recv.(*ast.StarExpr); ok {
+					recv = s.X
+				}
+				if id, ok := recv.(*ast.Ident); ok && id.IsExported() {
+					names = append(names, id.Name+"."+d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if !s.Name.IsExported() {
+							continue
+						}
+						names = append(names, s.Name.Name)
+						if it, ok := s.Type.(*ast.InterfaceType); ok {
+							for _, m := range it.Methods.List {
+								for _, n := range m.Names {
+									if n.IsExported() {
+										names = append(names, s.Name.Name+"."+n.Name)
+									}
+								}
+							}
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() {
+								names = append(names, n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return names
+}
