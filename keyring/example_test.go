@@ -1,11 +1,17 @@
 package keyring_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
 )
 
@@ -44,4 +50,78 @@ func ExampleParseAES() {
 	// parsed map[kid:2026]
 	// true
 	// keyring: AES key not in an accepted format: want 16, 24 or 32 bytes raw, in hex or in base64; got 31 bytes, 30 before the final newline: not hex or base64 of 16, 24 or 32 bytes
+}
+
+// An AES master key wraps each object's data key; the wrapped key and the
+// description are what the object stores.
+func ExampleNewAES() {
+	ctx := context.Background()
+	master, err := keyring.NewAES(bytes.Repeat([]byte{7}, 32), map[string]string{"kid": "2026"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dataKey := bytes.Repeat([]byte{1}, 32) // one per object, random in practice
+	wrapped, err := master.Wrap(ctx, dataKey, "115")
+	if err != nil {
+		log.Fatal(err)
+	}
+	got, err := master.Unwrap(ctx, wrapped, "115")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(wrapped.Algorithm, wrapped.Description, len(wrapped.Ciphertext), bytes.Equal(got, dataKey))
+
+	// The wrap binds the content algorithm: the key cannot be moved to an
+	// object of another format.
+	_, err = master.Unwrap(ctx, wrapped, "AES/GCM/NoPadding")
+	fmt.Println(errors.Is(err, envelope.ErrAuthentication))
+	// Output:
+	// AES/GCM map[kid:2026] 60 true
+	// true
+}
+
+// A writer may hold only the public half of an RSA master key: it wraps
+// data keys for new objects, and cannot unwrap any.
+func ExampleNewRSAPublic() {
+	ctx := context.Background()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		log.Fatal(err)
+	}
+	writer, err := keyring.NewRSAPublic(&priv.PublicKey, map[string]string{"kid": "backup"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	wrapped, err := writer.Wrap(ctx, bytes.Repeat([]byte{1}, 32), "115")
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = writer.Unwrap(ctx, wrapped, "115")
+	fmt.Println(errors.Is(err, envelope.ErrWrapOnly))
+
+	reader, err := keyring.NewRSA(priv, map[string]string{"kid": "backup"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dataKey, err := reader.Unwrap(ctx, wrapped, "115")
+	fmt.Println(len(dataKey), err)
+	// Output:
+	// true
+	// 32 <nil>
+}
+
+// A KMS master key has KMS make and wrap each data key (GenerateDataKey)
+// and unwrap it (Decrypt); an encryption context set on the request's
+// context is bound into the wrap and checked on reading.
+func ExampleNewKMS() {
+	client := kms.New(kms.Options{Region: "eu-west-1"}) // kms.NewFromConfig(cfg)
+	master, err := keyring.NewKMS(client, "alias/s3-objects")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Per request, before PutObject or GetObject:
+	//	ctx = keyring.WithEncryptionContext(ctx, map[string]string{"tenant": "acme"})
+	fmt.Println(master.KeyID())
+	// Output:
+	// alias/s3-objects
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
 )
@@ -61,4 +62,41 @@ func ExampleNewProvider_nilKeyring() {
 	// Output:
 	// keyring: AES master key must be 16, 24 or 32 bytes, got 9
 	// true
+}
+
+// A lookup provider finds older master keys by the description stored
+// with each object — in a vault, a directory of key files, a key service —
+// and remembers what it found.
+func ExampleNewLookupProvider() {
+	ctx := context.Background()
+	keyFor := func(kid string) keyring.Keyring {
+		k, err := keyring.NewAES(bytes.Repeat([]byte(kid[3:]), 32), map[string]string{"kid": kid})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return k
+	}
+	lookups := 0
+	p := materials.NewLookupProvider(keyFor("2026"), func(ctx context.Context, desc map[string]string) (keyring.Keyring, error) {
+		lookups++
+		if desc["kid"] == "2024" || desc["kid"] == "2025" {
+			return keyFor(desc["kid"]), nil
+		}
+		return nil, nil // no such key
+	})
+	for _, kid := range []string{"2025", "2025", "2024", "2019"} {
+		w, err := keyFor(kid).Wrap(ctx, bytes.Repeat([]byte{1}, 32), "115")
+		if err != nil {
+			log.Fatal(err)
+		}
+		_, err = p.Unwrap(ctx, w, "115")
+		fmt.Println(kid, err == nil, errors.Is(err, envelope.ErrNoMasterKey))
+	}
+	fmt.Println("lookups:", lookups)
+	// Output:
+	// 2025 true false
+	// 2025 true false
+	// 2024 true false
+	// 2019 false true
+	// lookups: 3
 }
