@@ -20,17 +20,14 @@ import (
 	"io"
 	"maps"
 	mrand "math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/s3envelope/s3envelope/internal/s3mem"
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
@@ -62,7 +59,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	defer stop()
-	where := "an in-process gofakes3 server"
+	where := "an in-process S3, internal/s3mem"
 	if cfg.Endpoint != "" {
 		where = "-endpoint"
 	}
@@ -259,28 +256,14 @@ func connect(ctx context.Context, cfg config) (*s3.Client, string, func(), error
 		})
 		return client, cfg.Bucket, func() {}, nil
 	}
-	// gofakes3 counts every X-Amz-* request header (signature, checksums)
-	// against its metadata limit; real S3 counts only user metadata, whose
-	// 2 KB limit s3crypto enforces itself. Plain HTTP on purpose: over HTTPS
-	// gofakes3 would store the SDK's aws-chunked framing as part of the body.
-	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithMetadataSizeLimit(0)).Server())
-	client := s3.New(s3.Options{
-		BaseEndpoint: aws.String(srv.URL),
-		Region:       "us-east-1",
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider("quickstart", "quickstart", ""),
-	})
+	// The library's in-memory S3: a real *s3.Client whose requests are
+	// served in this process, nothing dialled.
+	srv := s3mem.New()
 	bucket := "quickstart"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		srv.Close()
-		return nil, "", nil, fmt.Errorf("creating bucket: %w", err)
-	}
-	return client, bucket, srv.Close, nil
+	srv.CreateBucket(bucket)
+	return srv.Client(), bucket, func() {}, nil
 }
 
-// newMasterKey makes a random AES-256 master key. Its description is stored
-// with every object it wraps and is how a reader finds the key again. In
-// production the key bytes come from a vault or a file, never from the code.
 // newClient returns an encrypting client over raw whose provider holds
 // keys: the first wraps new objects, and every one reads the objects whose
 // description names it.
@@ -289,6 +272,10 @@ func newClient(raw *s3.Client, keys []keyring.Keyring, opts ...func(*s3crypto.Op
 	return s3crypto.New(raw, p, opts...)
 }
 
+// newMasterKey makes a random AES-256 master key. Its description is stored
+// with every object it wraps and is how a reader finds the key again. In
+// production the key bytes come from a vault or a file (keyring.ParseAES),
+// never from the code.
 func newMasterKey(kid string) (*keyring.AES, error) {
 	b := make([]byte, 32)
 	rand.Read(b)

@@ -14,8 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/s3envelope/s3envelope/internal/s3mem"
 )
 
 // TestQuickstart runs the quickstart as `go run ./examples/quickstart` does,
@@ -23,7 +22,7 @@ import (
 func TestQuickstart(t *testing.T) {
 	out := runQuickstart(t, config{})
 	for _, want := range []string{
-		"(an in-process gofakes3 server)",
+		"(an in-process S3, internal/s3mem)",
 		"no plaintext in it",
 		`x-amz-m = {"kid":"2025"}`,
 		"10 MiB streamed from a non-seekable generator, decrypted intact",
@@ -42,12 +41,12 @@ func TestQuickstart(t *testing.T) {
 }
 
 // TestQuickstartEndpoint runs the -endpoint path, which takes credentials
-// from the standard AWS environment variables: against a separate gofakes3
-// server, and against the real S3 server that ./scripts/test starts (and
+// from the standard AWS environment variables: against a separate
+// in-memory S3 served over HTTP, and against the real S3 server that ./scripts/test starts (and
 // names in S3ENVELOPE_S3_ENDPOINT).
 func TestQuickstartEndpoint(t *testing.T) {
-	t.Run("gofakes3", func(t *testing.T) {
-		srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithMetadataSizeLimit(0)).Server())
+	t.Run("s3mem", func(t *testing.T) {
+		srv := httptest.NewServer(s3mem.New())
 		t.Cleanup(srv.Close)
 		quickstartAt(t, srv.URL, "us-east-1", "id", "secret")
 	})
