@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/testenv"
+
 	"github.com/s3envelope/s3envelope/internal/kmsctx"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,24 +39,7 @@ import (
 // (./scripts/test starts it with its default), for discovery keys.
 var localKMSAccount = keyring.DiscoveryFilter{Partition: "aws", AccountIDs: []string{"111122223333"}}
 
-func realKMS(t *testing.T) *kms.Client {
-	t.Helper()
-	endpoint := os.Getenv("S3ENVELOPE_KMS_ENDPOINT")
-	if endpoint == "" {
-		t.Fatal("S3ENVELOPE_KMS_ENDPOINT is not set: run ./scripts/test, which starts a KMS-compatible server (local-kms) for these tests")
-	}
-	region := os.Getenv("S3ENVELOPE_KMS_REGION")
-	if region == "" {
-		region = "us-east-1"
-	}
-	return kms.New(kms.Options{
-		BaseEndpoint: aws.String(endpoint),
-		Region:       region,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDLOCALKMS", SecretAccessKey: "local-kms-checks-no-signatures"}, nil
-		}),
-	})
-}
+func realKMS(t *testing.T) *kms.Client { return testenv.KMS(t) }
 
 // newKMSKey creates a fresh symmetric KMS key and returns its ARN.
 func newKMSKey(t *testing.T, c *kms.Client) string {

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3envelope/s3envelope/internal/testenv"
 
 	"github.com/s3envelope/s3envelope/internal/kmsctx"
 
@@ -289,21 +290,7 @@ func TestRewrapRefusals(t *testing.T) {
 // fresh KMS key and returns a keyring for it.
 func kmsForRewrap(t *testing.T) func() *keyring.KMS {
 	t.Helper()
-	endpoint := os.Getenv("S3ENVELOPE_KMS_ENDPOINT")
-	if endpoint == "" {
-		t.Fatal("S3ENVELOPE_KMS_ENDPOINT is not set: run ./scripts/test, which starts a KMS-compatible server (local-kms) for these tests")
-	}
-	region := os.Getenv("S3ENVELOPE_KMS_REGION")
-	if region == "" {
-		region = "us-east-1"
-	}
-	kc := kms.New(kms.Options{
-		BaseEndpoint: aws.String(endpoint),
-		Region:       region,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDREWRAP", SecretAccessKey: "unchecked"}, nil
-		}),
-	})
+	kc := testenv.KMS(t)
 	return func() *keyring.KMS {
 		out, err := kc.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("s3envelope " + t.Name())})
 		require.NoError(t, err)

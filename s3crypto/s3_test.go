@@ -3,12 +3,11 @@ package s3crypto_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/s3envelope/s3envelope/internal/testenv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -21,38 +20,12 @@ import (
 // These tests run against a real S3 server: versitygw, which ./scripts/test
 // builds and starts on 127.0.0.1. They fail, never skip, without it.
 
-// realS3 returns an S3 client for the test server and a fresh bucket.
+// realS3 returns an S3 client for the test server and a fresh bucket,
+// removed when the test ends.
 func realS3(t *testing.T) (*s3.Client, string) {
 	t.Helper()
-	endpoint := os.Getenv("S3ENVELOPE_S3_ENDPOINT")
-	if endpoint == "" {
-		t.Fatal("S3ENVELOPE_S3_ENDPOINT is not set: run ./scripts/test, which starts a real S3 server (versitygw) for these tests")
-	}
-	ak, sk := os.Getenv("S3ENVELOPE_S3_ACCESS_KEY"), os.Getenv("S3ENVELOPE_S3_SECRET_KEY")
-	region := os.Getenv("S3ENVELOPE_S3_REGION")
-	if region == "" {
-		region = "us-east-1"
-	}
-	c := s3.New(s3.Options{
-		BaseEndpoint: aws.String(endpoint),
-		Region:       region,
-		UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, nil
-		}),
-	})
-	return c, newBucket(t, c, "s3env-", endpoint)
-}
-
-// newBucket creates a bucket with a fresh name that starts with prefix.
-func newBucket(t testing.TB, c *s3.Client, prefix, endpoint string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	bucket := prefix + hex.EncodeToString(b)
-	_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
-	require.NoError(t, err, "creating a bucket on %s", endpoint)
-	return bucket
+	c := testenv.S3(t)
+	return c, testenv.Bucket(t, c, "s3env-")
 }
 
 func TestS3RoundTrips(t *testing.T) {

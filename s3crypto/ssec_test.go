@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/s3envelope/s3envelope/internal/testenv"
 
 	"github.com/s3envelope/s3envelope/internal/kmsctx"
 
@@ -41,33 +40,8 @@ import (
 // realSSEC returns an S3 client for the MinIO test server and a fresh bucket.
 func realSSEC(t testing.TB) (*s3.Client, string) {
 	t.Helper()
-	endpoint := os.Getenv("S3ENVELOPE_SSEC_ENDPOINT")
-	if endpoint == "" {
-		t.Fatal("S3ENVELOPE_SSEC_ENDPOINT is not set: run ./scripts/test, which starts MinIO over TLS for the SSE-C tests")
-	}
-	caFile := os.Getenv("S3ENVELOPE_SSEC_CA")
-	pem, err := os.ReadFile(caFile)
-	require.NoError(t, err, "reading S3ENVELOPE_SSEC_CA, the test server's certificate")
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(pem), "no certificate in %s", caFile)
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	})
-	ak, sk := os.Getenv("S3ENVELOPE_SSEC_ACCESS_KEY"), os.Getenv("S3ENVELOPE_SSEC_SECRET_KEY")
-	region := os.Getenv("S3ENVELOPE_SSEC_REGION")
-	if region == "" {
-		region = "us-east-1"
-	}
-	c := s3.New(s3.Options{
-		BaseEndpoint: aws.String(endpoint),
-		Region:       region,
-		UsePathStyle: true,
-		HTTPClient:   httpClient,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, nil
-		}),
-	})
-	return c, newBucket(t, c, "s3env-ssec-", endpoint)
+	c := testenv.SSEC(t)
+	return c, testenv.Bucket(t, c, "s3env-ssec-")
 }
 
 func sseClient(t testing.TB, api s3crypto.S3API, cur keyring.Keyring, others ...keyring.Keyring) *s3crypto.SSECClient {

@@ -2,8 +2,6 @@ package testvectors
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3envelope/s3envelope/internal/testenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -45,53 +44,11 @@ func requireS3(t testing.TB) s3Env {
 }
 
 // newS3Client returns a plain (not encrypting) S3 client for the test server.
-func newS3Client(t testing.TB) *s3.Client {
-	t.Helper()
-	e := requireS3(t)
-	return s3.New(s3.Options{
-		BaseEndpoint: aws.String(e.Endpoint),
-		Region:       e.Region,
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(e.AccessKey, e.SecretKey, ""),
-	})
-}
+func newS3Client(t testing.TB) *s3.Client { return testenv.S3(t) }
 
 // newBucket creates a uniquely named bucket and removes it, with everything
 // in it, when the test ends.
-func newBucket(t testing.TB, c *s3.Client) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := "s3env-tv-" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("CreateBucket %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(name)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				t.Errorf("cleanup: ListObjectsV2 %s: %v", name, err)
-				return
-			}
-			for _, o := range page.Contents {
-				if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(name), Key: o.Key}); err != nil {
-					t.Errorf("cleanup: DeleteObject %s/%s: %v", name, aws.ToString(o.Key), err)
-				}
-			}
-		}
-		if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)}); err != nil {
-			t.Errorf("cleanup: DeleteBucket %s: %v", name, err)
-		}
-	})
-	return name
-}
+func newBucket(t testing.TB, c *s3.Client) string { return testenv.Bucket(t, c, "s3env-tv-") }
 
 // headMetadata returns an object's user metadata (keys without x-amz-meta-),
 // or nil and false when the object does not exist.
