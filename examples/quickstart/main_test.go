@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/s3envelope/s3envelope/internal/testenv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -66,16 +66,11 @@ func TestQuickstartEndpoint(t *testing.T) {
 // quickstartAt creates a bucket at endpoint, then runs the quickstart there
 // with the credentials passed only through the environment.
 func quickstartAt(t *testing.T, endpoint, region, id, secret string) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	bucket := "quickstart-" + hex.EncodeToString(b)
 	admin := s3.New(s3.Options{
 		BaseEndpoint: aws.String(endpoint), Region: region, UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
 	})
-	if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatalf("creating bucket at %s: %v", endpoint, err)
-	}
+	bucket := testenv.Bucket(t, admin, "quickstart-")
 	none := filepath.Join(t.TempDir(), "none") // keep ~/.aws out of the test
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": id, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "",

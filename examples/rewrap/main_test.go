@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3envelope/s3envelope/internal/testenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -90,12 +92,7 @@ func setupServer(t *testing.T, prefix, what string) *env {
 		o.BaseEndpoint, o.UsePathStyle = aws.String(endpoint), true
 		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	})
-	b := make([]byte, 6)
-	rand.Read(b)
-	bucket := "rewrap-" + hex.EncodeToString(b)
-	if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatalf("creating bucket at %s: %v", endpoint, err)
-	}
+	bucket := testenv.Bucket(t, admin, "rewrap-")
 	return &env{t: t, endpoint: endpoint, bucket: bucket, admin: admin, dir: t.TempDir()}
 }
 

@@ -204,6 +204,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *s3Error {
 		return s.listMultipartUploads(w, r, bucket)
 	case key == "" && r.Method == http.MethodPost && q.Has("delete"):
 		return s.deleteObjects(w, r, bucket)
+	case key == "" && r.Method == http.MethodDelete && len(q) == 0:
+		return s.deleteBucket(w, bucket)
 	case key == "":
 		return notImplemented(r.Method + " on a bucket with this query")
 	case q.Has("tagging") && r.Method == http.MethodGet:
@@ -246,6 +248,25 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, bucket str
 	s.buckets[bucket] = map[string]*object{}
 	w.Header().Set("Location", "/"+bucket)
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) deleteBucket(w http.ResponseWriter, bucket string) *s3Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.buckets[bucket] == nil:
+		return errNoSuchBucket
+	case len(s.buckets[bucket]) > 0:
+		return fail(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty.")
+	}
+	for _, u := range s.uploads {
+		if u.bucket == bucket {
+			return fail(http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete has multipart uploads in progress.")
+		}
+	}
+	delete(s.buckets, bucket)
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

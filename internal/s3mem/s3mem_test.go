@@ -359,6 +359,18 @@ func TestBuckets(t *testing.T) {
 	s.CreateBucket("new") // no-op
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("new"), Key: aws.String("k"), Body: strings.NewReader("x")})
 	require.NoError(t, err)
+
+	// A bucket is deleted only when empty.
+	_, err = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("new")})
+	require.ErrorContains(t, err, "BucketNotEmpty")
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("new"), Key: aws.String("k")})
+	require.NoError(t, err)
+	_, err = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("new")})
+	require.NoError(t, err)
+	_, err = c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("new")})
+	require.Error(t, err)
+	_, err = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("new")})
+	require.ErrorContains(t, err, "NoSuchBucket") // DeleteBucket's errors are not typed
 }
 
 func TestSSECRefused(t *testing.T) {
