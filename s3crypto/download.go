@@ -61,7 +61,7 @@ func (d *Downloader) Download(ctx context.Context, w io.Writer, in *s3.GetObject
 	}
 	defer wrapObjectError(&err, "Download", in.Bucket, in.Key)
 	if in.Range != nil || in.PartNumber != nil {
-		return 0, errors.New("Range and PartNumber must be nil")
+		return 0, errors.New("in.Range and in.PartNumber must be nil")
 	}
 	return d.c.download(ctx, d, w, in, optFns)
 }

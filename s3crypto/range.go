@@ -325,7 +325,7 @@ func (c *Client) NewReaderAt(ctx context.Context, in *s3.GetObjectInput, optFns 
 	}
 	defer wrapObjectError(&err, "NewReaderAt", in.Bucket, in.Key)
 	if in.Range != nil || in.PartNumber != nil {
-		return nil, errors.New("Range and PartNumber must be nil")
+		return nil, errors.New("in.Range and in.PartNumber must be nil")
 	}
 	head, err := c.api.HeadObject(ctx, headInput(in), optFns...)
 	if err != nil {

@@ -98,8 +98,6 @@ type objectRef struct {
 	payer              types.RequestPayer
 }
 
-func (o objectRef) name() string { return objectName(o.bucket, o.key) }
-
 func (o objectRef) companion() *string {
 	return aws.String(aws.ToString(o.key) + format.CompanionSuffix)
 }

@@ -465,7 +465,7 @@ func vectors() []built {
 func lengthLies() built {
 	const name = "length_lies"
 	o := std(name, 3*s+7)
-	v := ok(name, "An honest 3*S+7-byte object (4 segments, body C = 3*(S+16)+23 = 12359 bytes) read through format.OpenRange and format.NewReaderAt with body sizes that lie. Read whole it is fine. A range that stays inside segments the lie does not touch reads fine; a range that reaches the claimed end fails, because the segment claimed to be last was not sealed as the last (or is not whole); NewReaderAt opens the claimed last segment first and so fails when it is made.", o)
+	v := ok(name, "An honest 3*S+7-byte object (4 segments, body C = 3*(S+16)+23 = 12359 bytes) read through envelope.OpenRange and envelope.NewReaderAt with body sizes that lie. Read whole it is fine. A range that stays inside segments the lie does not touch reads fine; a range that reaches the claimed end fails, because the segment claimed to be last was not sealed as the last (or is not whole); NewReaderAt opens the claimed last segment first and so fails when it is made.", o)
 	pt := o.plaintext
 	c := int64(len(v.body))
 	rng := func(note string, claimed int64, source string, off, n int64, expect string, released []byte) Range {
