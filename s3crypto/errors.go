@@ -13,16 +13,17 @@ import (
 type ObjectError struct {
 	Op          string // the method: "PutObject", "Upload", "Rewrap", …
 	Bucket, Key string
-	// UploadID names the multipart upload of an Upload that created one;
-	// when aborting it failed too, its parts remain under this ID.
-	UploadID string
+	// UploadId (spelt as the SDK spells it) names the multipart upload of
+	// an Upload that created one; when aborting it failed too, its parts
+	// remain under this ID.
+	UploadId string
 	Err      error
 }
 
 func (e *ObjectError) Error() string {
 	s := "s3crypto: " + e.Op + " " + objectName(&e.Bucket, &e.Key)
-	if e.UploadID != "" {
-		s += " (multipart upload " + e.UploadID + ")"
+	if e.UploadId != "" {
+		s += " (multipart upload " + e.UploadId + ")"
 	}
 	return s + ": " + e.Err.Error()
 }
@@ -41,7 +42,7 @@ func wrapObjectError(err *error, op string, bucket, key *string) {
 	}
 	oe := &ObjectError{Op: op, Bucket: aws.ToString(bucket), Key: aws.ToString(key), Err: *err}
 	if inner, ok := (*err).(*ObjectError); ok && inner.Bucket == oe.Bucket && inner.Key == oe.Key {
-		oe.Err, oe.UploadID = inner.Err, inner.UploadID
+		oe.Err, oe.UploadId = inner.Err, inner.UploadId
 	}
 	*err = oe
 }

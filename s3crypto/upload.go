@@ -80,9 +80,9 @@ func NewUploader(c transferClient, optFns ...func(*UploaderOptions)) *Uploader {
 type UploadOutput struct {
 	// ETag and VersionId are S3's, of the stored (encrypted) object.
 	ETag, VersionId *string
-	// UploadID is the multipart upload's, or nil when the object was small
+	// UploadId is the multipart upload's, or nil when the object was small
 	// enough for one PutObject.
-	UploadID *string
+	UploadId *string
 	// Parts is the number of parts (1 for a PutObject).
 	Parts int
 	// Size is the plaintext's length.
@@ -115,7 +115,7 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	defer func() {
 		wrapObjectError(&err, "Upload", in.Bucket, in.Key)
 		if oe, ok := err.(*ObjectError); ok && up != nil && up.uploadID != nil {
-			oe.UploadID = *up.uploadID
+			oe.UploadId = *up.uploadID
 		}
 	}()
 	if err := checkPlaintextChecksums(in); err != nil {
@@ -296,7 +296,7 @@ func (up *upload) run(ctx context.Context) (*UploadOutput, error) {
 			if err = start.done(ctx); err != nil {
 				return nil, err
 			}
-			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadID: up.uploadID, Parts: len(up.parts), Size: total}, nil
+			return &UploadOutput{ETag: out.ETag, VersionId: out.VersionId, UploadId: up.uploadID, Parts: len(up.parts), Size: total}, nil
 		}
 	}
 	aerr := up.abort(ctx)

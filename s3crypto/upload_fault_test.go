@@ -335,7 +335,7 @@ func TestUploadPartRetried(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, 4, out.Parts)
 				require.Equal(t, int64(size), out.Size)
-				require.Equal(t, api.upload(), aws.ToString(out.UploadID))
+				require.Equal(t, api.upload(), aws.ToString(out.UploadId))
 
 				parts := api.parts()
 				require.Len(t, parts, 4)
@@ -551,7 +551,7 @@ func TestUploadFaults(t *testing.T) {
 				require.ErrorContains(t, err, id, "the error does not name the upload")
 				var oe *s3crypto.ObjectError
 				require.ErrorAs(t, err, &oe)
-				require.Equal(t, id, oe.UploadID)
+				require.Equal(t, id, oe.UploadId)
 				require.Equal(t, "Upload", oe.Op)
 				require.Equal(t, key, oe.Key)
 				require.NotContains(t, err.Error(), "upload aborted")
@@ -819,7 +819,7 @@ func TestUploadAttributes(t *testing.T) {
 				})
 				require.NoError(t, err)
 				multipart := size > minPartSize
-				require.Equal(t, multipart, out.UploadID != nil)
+				require.Equal(t, multipart, out.UploadId != nil)
 				// The request carried every attribute.
 				var sent struct {
 					class    types.StorageClass

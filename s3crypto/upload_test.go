@@ -60,7 +60,7 @@ func TestUploadRoundTrips(t *testing.T) {
 						require.Equal(t, size, last)
 						require.Equal(t, out.Parts, calls)
 						if size > 5<<20 {
-							require.NotNil(t, out.UploadID)
+							require.NotNil(t, out.UploadId)
 							require.Greater(t, out.Parts, 1)
 						}
 						got, n, err := func() (string, int64, error) {

@@ -23,7 +23,7 @@ package testvectors
 // 16 MiB + 17 (four parts), with Concurrency 1 and 4, and bodies of known
 // length (a bytes.Reader) and unknown length (wrapped in io.MultiReader,
 // which hides the Seeker). Every object is checked to really be multipart
-// (UploadOutput.Parts and UploadID, and versitygw's "-N" ETag) and every
+// (UploadOutput.Parts and UploadId, and versitygw's "-N" ETag) and every
 // read is compared with the plaintext by SHA-256.
 
 import (
@@ -162,9 +162,9 @@ func mpUpload(t testing.TB, c *s3crypto.Client, s3c *s3.Client, bucket, key stri
 		t.Fatalf("Uploader.Upload %s (%v): %v", key, mc, err)
 	}
 	want := mc.parts()
-	if out.Parts != want || out.Size != int64(mc.size) || (out.UploadID != nil) != (want > 1) {
-		t.Fatalf("Upload %s (%v): Parts %d, Size %d, UploadID %v; want %d parts, %d bytes, multipart %v",
-			key, mc, out.Parts, out.Size, aws.ToString(out.UploadID), want, mc.size, want > 1)
+	if out.Parts != want || out.Size != int64(mc.size) || (out.UploadId != nil) != (want > 1) {
+		t.Fatalf("Upload %s (%v): Parts %d, Size %d, UploadId %v; want %d parts, %d bytes, multipart %v",
+			key, mc, out.Parts, out.Size, aws.ToString(out.UploadId), want, mc.size, want > 1)
 	}
 	head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
