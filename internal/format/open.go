@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/s3envelope/s3envelope/internal/gcmstream"
+	"github.com/s3envelope/s3envelope/internal/overlap"
 	"github.com/s3envelope/s3envelope/internal/spool"
 )
 
@@ -20,122 +21,6 @@ const chunk = 64 << 10
 // pipeChunk is the piece of ciphertext hashed while the previous one is
 // spooled.
 const pipeChunk = 256 << 10
-
-// spoolPipe writes to a spool from its own goroutine, in order, so that a
-// reader can hash the next piece of ciphertext meanwhile. Buffers circulate
-// between the two; close waits for every write and returns the first error.
-type spoolPipe struct {
-	free   chan []byte
-	work   chan []byte
-	done   chan error
-	closed bool
-	err    error
-}
-
-func newSpoolPipe(sp *spool.Spool, size int) *spoolPipe {
-	const depth = 3
-	p := &spoolPipe{free: make(chan []byte, depth), work: make(chan []byte, depth), done: make(chan error, 1)}
-	for range depth {
-		p.free <- make([]byte, size)
-	}
-	go func() {
-		var err error
-		for b := range p.work {
-			if err == nil {
-				_, err = sp.Write(b)
-			}
-			p.free <- b[:cap(b)]
-		}
-		p.done <- err
-	}()
-	return p
-}
-
-// buffer returns a free buffer (its whole capacity).
-func (p *spoolPipe) buffer() []byte { return <-p.free }
-
-// send queues b, a slice of a buffer from buffer, to be written.
-func (p *spoolPipe) send(b []byte) { p.work <- b }
-
-// readAhead reads src from its own goroutine, a few buffers ahead of the
-// consumer. close stops it and waits for it, so src may be released after.
-type readAhead struct {
-	full chan []byte
-	free chan []byte
-	stop chan struct{}
-	done chan struct{}
-	err  error // the goroutine's final error, set before full is closed
-}
-
-func newReadAhead(src io.Reader, size, depth int) *readAhead {
-	r := &readAhead{
-		full: make(chan []byte, depth), free: make(chan []byte, depth),
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	for range depth {
-		r.free <- make([]byte, size)
-	}
-	go func() {
-		defer close(r.done)
-		defer close(r.full)
-		for {
-			var b []byte
-			select {
-			case b = <-r.free:
-			case <-r.stop:
-				return
-			}
-			n, err := io.ReadFull(src, b)
-			if n > 0 {
-				select {
-				case r.full <- b[:n]:
-				case <-r.stop:
-					return
-				}
-			}
-			if err != nil {
-				if err == io.ErrUnexpectedEOF {
-					err = io.EOF
-				}
-				r.err = err
-				return
-			}
-		}
-	}()
-	return r
-}
-
-// next returns the next full buffer, which the caller owns until it hands it
-// back with release; io.EOF after the last.
-func (r *readAhead) next() ([]byte, error) {
-	b, ok := <-r.full
-	if !ok {
-		return nil, r.err
-	}
-	return b, nil
-}
-
-// release returns a buffer from next for reuse.
-func (r *readAhead) release(b []byte) { r.free <- b[:cap(b)] }
-
-func (r *readAhead) close() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
-	<-r.done
-}
-
-// close waits for the queued writes; safe to call more than once.
-func (p *spoolPipe) close() error {
-	if !p.closed {
-		p.closed = true
-		close(p.work)
-		p.err = <-p.done
-	}
-	return p.err
-}
 
 // Plaintext is an opened object's body. Every byte it yields has been
 // authenticated (except for legacy AES/CBC content and legacy ranges,
@@ -245,7 +130,7 @@ func (s stoppable) Read(b []byte) (int, error) {
 type ctrReader struct {
 	stop      *atomic.Bool // the Plaintext was closed: stop between pieces
 	sp        *spool.Spool
-	ahead     *readAhead // the part of the spool in a file; nil if none
+	ahead     *overlap.Reader // the part of the spool in a file; nil if none
 	stream    *gcmstream.Stream
 	off       uint64
 	buf, cur  []byte // the buffer in use, and its unread part
@@ -263,7 +148,7 @@ func (c *ctrReader) fill() error {
 		return spool.ErrClosed
 	}
 	if c.fromAhead {
-		c.ahead.release(c.buf)
+		c.ahead.Release(c.buf)
 	}
 	c.buf, c.fromAhead = nil, false
 	if m := c.sp.Memory(int64(c.off)); m != nil {
@@ -273,7 +158,7 @@ func (c *ctrReader) fill() error {
 	if c.ahead == nil {
 		return io.EOF
 	}
-	b, err := c.ahead.next()
+	b, err := c.ahead.Next()
 	if err != nil {
 		return err
 	}
@@ -441,10 +326,10 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	o := stream.NewOpener()
 	// Hashing and spooling overlap: the spool is written from its own
 	// goroutine while the next piece is read and hashed.
-	pipe := newSpoolPipe(sp, pipeChunk+TagSize)
-	defer pipe.close()
+	pipe := overlap.NewWriter(sp, pipeChunk+TagSize, 3)
+	defer pipe.Close()
 	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
-	buf := pipe.buffer()
+	buf := pipe.Buffer()
 	have := 0
 	var total int64
 	for {
@@ -465,9 +350,9 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		if err := o.Hash(body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
-		next := pipe.buffer()
+		next := pipe.Buffer()
 		have = copy(next, buf[pipeChunk:])
-		pipe.send(body)
+		pipe.Send(body)
 		buf = next
 	}
 	if have < TagSize {
@@ -489,8 +374,8 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	if err := o.Verify(tag); err != nil {
 		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
 	}
-	pipe.send(body)
-	if err := pipe.close(); err != nil {
+	pipe.Send(body)
+	if err := pipe.Close(); err != nil {
 		return nil, err
 	}
 	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
@@ -500,11 +385,11 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	r := &ctrReader{sp: sp, stream: stream}
 	if mem := sp.MemorySize(); mem < total {
 		// Reads of the spool file (syscalls) run ahead of decryption.
-		r.ahead = newReadAhead(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
+		r.ahead = overlap.NewReader(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
 	}
 	pt := newPlaintext(r, total, func() error {
 		if r.ahead != nil {
-			r.ahead.close()
+			r.ahead.Close()
 		}
 		return sp.Close()
 	})
