@@ -2,353 +2,274 @@ package format
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/subtle"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
-
-	"github.com/s3envelope/s3envelope/internal/gcmstream"
-	"github.com/s3envelope/s3envelope/internal/spool"
 )
+
+// This file is the one place that picks a stored format's code: the rest
+// of the package calls the storedFormat that formatOf, bodyFormatOf,
+// storedIn or namedIn return. Each format's code is in a file of its own:
+// v1.go (AWS's legacy AES/CBC), v2.go, v3.go and segmented.go; gcm.go
+// holds the AES-GCM body that V2 and V3 share, and noFormat below what is
+// left for envelopes of no format. Open, OpenRange and NewReaderAt are here
+// too: the checks every format shares, then its code.
+
+// storedFormat is the code of one stored format: the fields it keeps in an
+// object's metadata, its key schedule, the sizes of its bodies, and how it
+// seals and opens them. Envelopes reach it already checked against the
+// Config, and, for open and openRange, with their data key unwrapped and
+// their content algorithm the format's.
+type storedFormat interface {
+	bodyFormat
+	// format is the Format this code is for.
+	format() Format
+
+	// layout names the format's metadata fields.
+	layout() *layout
+	// decode reads an envelope of the format from metadata (lower-case
+	// keys, bounded values) that holds its wrapped key and no other
+	// format's.
+	decode(m map[string]string) (*Envelope, error)
+	// encode renders e as object metadata.
+	encode(e *Envelope) (map[string]string, error)
+
+	// committing reports whether the format commits to its data key.
+	committing() bool
+	// checkDataKey checks dataKey against e's key commitment, if the format
+	// has one, in constant time.
+	checkDataKey(e *Envelope, dataKey []byte) error
+
+	// ciphertextSize is the body size of plaintext (>= 0) bytes.
+	ciphertextSize(e *Envelope, plaintext int64) (int64, error)
+	// newSealer draws e's nonce material (IV, message ID, or object ID and
+	// commitment) and returns the sealer of its body under dataKey.
+	newSealer(e *Envelope, dataKey []byte, cfg Config) (bodySealer, error)
+}
+
+// bodyFormat is the part of a format's code that reads bodies (see
+// bodyFormatOf).
+type bodyFormat interface {
+	// content is the content algorithm of the format's bodies, which every
+	// key wrap binds.
+	content() string
+	// plaintextSize is the plaintext size of a body of ciphertext bytes,
+	// as far as the format tells without reading it.
+	plaintextSize(e *Envelope, ciphertext int64) (int64, error)
+	// ciphertextRange is Envelope.CiphertextRange.
+	ciphertextRange(e *Envelope, size, off, n int64) (start, end int64, err error)
+	// open opens a whole body.
+	open(e *Envelope, dataKey []byte, cfg Config, ciphertext io.Reader) (*Plaintext, error)
+	// rangesAuthenticated reports whether openRange authenticates what it
+	// releases; if not, it is called only under
+	// Config.EnableLegacyUnauthenticatedModes.
+	rangesAuthenticated() bool
+	// openRange opens plaintext bytes [off, off+n) of a body of size bytes
+	// from ciphertext, which yields the bytes ciphertextRange named.
+	openRange(e *Envelope, dataKey []byte, cfg Config, ciphertext io.Reader, size, off, n int64) (*Plaintext, error)
+}
+
+// randomAccess is a format whose pieces authenticate alone, so that its
+// plaintext can be read at random (NewReaderAt).
+type randomAccess interface {
+	bodyFormat
+	newReaderAt(e *Envelope, dataKey []byte, cfg Config, ciphertext io.ReaderAt, size int64) (*ReaderAt, error)
+}
+
+// layout names a format's metadata fields.
+type layout struct {
+	// key and wrap are the fields of the wrapped data key and of its wrap
+	// algorithm; a metadata map or instruction file that holds either
+	// names the format.
+	key, wrap string
+	// all is every field of the format but the shared
+	// x-amz-unencrypted-content-length.
+	all []string
+	// onObject are the fields that stay in the object's own metadata when
+	// the rest are in an instruction file: what the key schedule binds.
+	onObject []string
+	// name names the format's fields in errors ("V1/V2" for the fields
+	// those two share); keeper names the format as the keeper of onObject.
+	name, keeper string
+}
+
+// formats is every stored format's code, the committing ones first: an
+// instruction file that names several formats is held to the rules of the
+// first (see Decode).
+var formats = [...]storedFormat{v3Format{}, segFormat{}, v2Format{}, v1Format{}}
+
+// formatOf returns the code of format f, or nil when there is none (the
+// zero Format, for one).
+func formatOf(f Format) storedFormat {
+	for _, sf := range formats {
+		if sf.format() == f {
+			return sf
+		}
+	}
+	return nil
+}
+
+// bodyFormatOf returns the code that reads e's body. AES/CBC content is
+// V1's, whichever format's fields hold it (AWS's clients also stored it
+// under V2's); other content is read by the code of e's format, unless that
+// is V1, whose bodies are all AES/CBC. What is left (only a hand-made
+// Envelope can be any of it) is noFormat's.
+func bodyFormatOf(e *Envelope) bodyFormat {
+	if e.ContentAlgorithm == ContentAESCBC {
+		return v1Format{}
+	}
+	if f := formatOf(e.Format); f != nil && f.content() != ContentAESCBC {
+		return f
+	}
+	return noFormat{}
+}
+
+// noFormat reads the bodies of envelopes of no format, or of V1 with
+// content other than AES/CBC: it opens none of them, and sizes them as
+// AES-GCM bodies, as this package always has.
+type noFormat struct{ gcmBody }
+
+// content matches no envelope's content algorithm but "", which open
+// refuses too.
+func (noFormat) content() string { return "" }
+
+func (noFormat) open(e *Envelope, _ []byte, _ Config, _ io.Reader) (*Plaintext, error) {
+	return nil, unsupportedContent(e)
+}
+
+func (noFormat) openRange(e *Envelope, _ []byte, _ Config, _ io.Reader, _, _, _ int64) (*Plaintext, error) {
+	return nil, unsupportedContent(e)
+}
+
+// storedIn returns the format whose wrapped key metadata m holds: an error
+// wrapping ErrMalformed when it holds more than one, ErrNoEnvelope when
+// none.
+func storedIn(m map[string]string) (storedFormat, error) {
+	var found storedFormat
+	for _, f := range formats {
+		if _, ok := m[f.layout().key]; !ok {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%w: metadata holds wrapped keys of more than one format", ErrMalformed)
+		}
+		found = f
+	}
+	if found == nil {
+		return nil, ErrNoEnvelope
+	}
+	return found, nil
+}
+
+// namedIn returns the formats whose wrapped key or wrap algorithm field m
+// holds, in the order of formats.
+func namedIn(m map[string]string) []storedFormat {
+	var out []storedFormat
+	for _, f := range formats {
+		_, key := m[f.layout().key]
+		_, wrap := m[f.layout().wrap]
+		if key || wrap {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// cannotWrite is the error for an envelope of a format this package does
+// not write.
+func cannotWrite(f Format) error {
+	return fmt.Errorf("%w: cannot write format %v", ErrUnsupported, f)
+}
+
+// unsupportedContent is the error for an envelope whose content algorithm
+// is not its format's.
+func unsupportedContent(e *Envelope) error {
+	return fmt.Errorf("%w: content algorithm %q in a %v envelope", ErrUnsupported, e.ContentAlgorithm, e.Format)
+}
+
+// checkCommitment compares a key commitment computed from a data key with
+// the stored one, in constant time.
+func checkCommitment(computed, stored []byte) error {
+	if subtle.ConstantTimeCompare(computed, stored) != 1 {
+		return fmt.Errorf("%w: key commitment does not match", ErrAuthentication)
+	}
+	return nil
+}
+
+// tooLargeFor is the error for a plaintext past what e's format holds.
+func tooLargeFor(e *Envelope, plaintext int64) error {
+	return fmt.Errorf("%w: %d bytes are more than a %v object holds", ErrTooLarge, plaintext, e.Format)
+}
+
+// CiphertextSize is the size of the stored body of an object of plaintext
+// bytes in e's format. It fails with ErrTooLarge past the format's limit
+// (MaxPlaintext for V2 and V3).
+func (e *Envelope) CiphertextSize(plaintext int64) (int64, error) {
+	if plaintext < 0 {
+		return 0, fmt.Errorf("%w: negative plaintext length", ErrMalformed)
+	}
+	f := formatOf(e.Format)
+	if f == nil {
+		return 0, cannotWrite(e.Format)
+	}
+	return f.ciphertextSize(e, plaintext)
+}
+
+// PlaintextSize is the plaintext size of an object whose stored body is
+// ciphertext bytes long, as far as the format tells without reading it:
+// nothing authenticates it until the body is read. A length no writer of
+// the format produces fails with ErrAuthentication, a V2 or V3 length past
+// MaxPlaintext with ErrTooLarge. A V1 object's size is its stored
+// x-amz-unencrypted-content-length, if any.
+func (e *Envelope) PlaintextSize(ciphertext int64) (int64, error) {
+	return bodyFormatOf(e).plaintextSize(e, ciphertext)
+}
+
+// CiphertextRange returns which bytes [start, end) of a stored body of
+// size bytes hold plaintext bytes [off, off+n): for a segmented object the
+// segments that hold them; for V2 and V3 (read only with
+// Config.EnableLegacyUnauthenticatedModes, see OpenRange) the AES-CTR blocks
+// that do. The range must lie inside the plaintext and n must be positive;
+// V1 objects have no ranges (ErrUnsupported).
+func (e *Envelope) CiphertextRange(size, off, n int64) (start, end int64, err error) {
+	return bodyFormatOf(e).ciphertextRange(e, size, off, n)
+}
+
+// plaintextRange returns the plaintext size of a body of size bytes, once
+// it has checked that [off, off+n) lies inside it.
+func plaintextRange(e *Envelope, size, off, n int64) (int64, error) {
+	p, err := e.PlaintextSize(size)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 || n <= 0 || off >= p || n > p-off {
+		return 0, fmt.Errorf("%w: range of %d bytes at %d outside a plaintext of %d bytes", ErrInvalidRange, n, off, p)
+	}
+	return p, nil
+}
+
+// committing reports whether the envelope's format commits to its data key.
+func (e *Envelope) committing() bool {
+	f := formatOf(e.Format)
+	return f != nil && f.committing()
+}
+
+// CheckDataKey reports whether dataKey is the data key the envelope was
+// sealed under, as far as the format can tell without the body: for V3 the
+// key commitment must match (compared in constant time), and so must the
+// segmented format's; V1 and V2 commit to
+// nothing, so any key passes. A rewrap checks this before storing a new
+// wrapped key, so it can never replace a working envelope with a wrong one.
+func (e *Envelope) CheckDataKey(dataKey []byte) error {
+	f := formatOf(e.Format)
+	if f == nil {
+		return nil
+	}
+	return f.checkDataKey(e, dataKey)
+}
 
 // chunk is the unit in which bodies are read, hashed and decrypted.
 const chunk = 64 << 10
-
-// pipeChunk is the piece of ciphertext hashed while the previous one is
-// spooled.
-const pipeChunk = 256 << 10
-
-// spoolPipe writes to a spool from its own goroutine, in order, so that a
-// reader can hash the next piece of ciphertext meanwhile. Buffers circulate
-// between the two; close waits for every write and returns the first error.
-type spoolPipe struct {
-	free   chan []byte
-	work   chan []byte
-	done   chan error
-	closed bool
-	err    error
-}
-
-func newSpoolPipe(sp *spool.Spool, size int) *spoolPipe {
-	const depth = 3
-	p := &spoolPipe{free: make(chan []byte, depth), work: make(chan []byte, depth), done: make(chan error, 1)}
-	for range depth {
-		p.free <- make([]byte, size)
-	}
-	go func() {
-		var err error
-		for b := range p.work {
-			if err == nil {
-				_, err = sp.Write(b)
-			}
-			p.free <- b[:cap(b)]
-		}
-		p.done <- err
-	}()
-	return p
-}
-
-// buffer returns a free buffer (its whole capacity).
-func (p *spoolPipe) buffer() []byte { return <-p.free }
-
-// send queues b, a slice of a buffer from buffer, to be written.
-func (p *spoolPipe) send(b []byte) { p.work <- b }
-
-// readAhead reads src from its own goroutine, a few buffers ahead of the
-// consumer. close stops it and waits for it, so src may be released after.
-type readAhead struct {
-	full chan []byte
-	free chan []byte
-	stop chan struct{}
-	done chan struct{}
-	err  error // the goroutine's final error, set before full is closed
-}
-
-func newReadAhead(src io.Reader, size, depth int) *readAhead {
-	r := &readAhead{
-		full: make(chan []byte, depth), free: make(chan []byte, depth),
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	for range depth {
-		r.free <- make([]byte, size)
-	}
-	go func() {
-		defer close(r.done)
-		defer close(r.full)
-		for {
-			var b []byte
-			select {
-			case b = <-r.free:
-			case <-r.stop:
-				return
-			}
-			n, err := io.ReadFull(src, b)
-			if n > 0 {
-				select {
-				case r.full <- b[:n]:
-				case <-r.stop:
-					return
-				}
-			}
-			if err != nil {
-				if err == io.ErrUnexpectedEOF {
-					err = io.EOF
-				}
-				r.err = err
-				return
-			}
-		}
-	}()
-	return r
-}
-
-// next returns the next full buffer, which the caller owns until it hands it
-// back with release; io.EOF after the last.
-func (r *readAhead) next() ([]byte, error) {
-	b, ok := <-r.full
-	if !ok {
-		return nil, r.err
-	}
-	return b, nil
-}
-
-// release returns a buffer from next for reuse.
-func (r *readAhead) release(b []byte) { r.free <- b[:cap(b)] }
-
-func (r *readAhead) close() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
-	<-r.done
-}
-
-// close waits for the queued writes; safe to call more than once.
-func (p *spoolPipe) close() error {
-	if !p.closed {
-		p.closed = true
-		close(p.work)
-		p.err = <-p.done
-	}
-	return p.err
-}
-
-// Plaintext is an opened object's body. Every byte it yields has been
-// authenticated (except for legacy AES/CBC content and legacy ranges,
-// which nothing authenticates). Close releases its spool; it must be
-// called, and may be called at any time from any goroutine — the usual way
-// to abort a read in progress. What a read in progress uses is released
-// when that read returns.
-type Plaintext struct {
-	r       io.Reader
-	size    int64
-	release func() error // releases what r reads from; nil if nothing
-
-	mu      sync.Mutex
-	reading int  // Read and WriteTo calls in progress
-	closed  bool // Close was called
-	stop    atomic.Bool
-}
-
-func newPlaintext(r io.Reader, size int64, release func() error) *Plaintext {
-	return &Plaintext{r: r, size: size, release: release}
-}
-
-// Size is the plaintext's length in bytes, or -1 when it is known only
-// once read (a whole segmented object, which is released as it verifies).
-func (p *Plaintext) Size() int64 { return p.size }
-
-// begin registers a read, unless the plaintext is closed.
-func (p *Plaintext) begin() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return spool.ErrClosed
-	}
-	p.reading++
-	return nil
-}
-
-// end ends a read; the last one to end after Close releases.
-func (p *Plaintext) end() {
-	p.mu.Lock()
-	p.reading--
-	last := p.closed && p.reading == 0
-	p.mu.Unlock()
-	if last && p.release != nil {
-		p.release()
-	}
-}
-
-// Read reads decrypted, verified plaintext.
-func (p *Plaintext) Read(b []byte) (int, error) {
-	if err := p.begin(); err != nil {
-		return 0, err
-	}
-	defer p.end()
-	return p.r.Read(b)
-}
-
-// WriteTo writes the rest of the plaintext to w in large pieces; io.Copy
-// uses it, so decryption is not cut into the small reads of w's buffer. A
-// Close from another goroutine stops it after the piece in progress.
-func (p *Plaintext) WriteTo(w io.Writer) (int64, error) {
-	if err := p.begin(); err != nil {
-		return 0, err
-	}
-	defer p.end()
-	if wt, ok := p.r.(io.WriterTo); ok {
-		return wt.WriteTo(w)
-	}
-	return io.CopyBuffer(struct{ io.Writer }{w}, stoppable{p.r, &p.stop}, make([]byte, 4*chunk))
-}
-
-// Close releases the spooled ciphertext, if any, once no read is in
-// progress. It is safe to call more than once, and concurrently with a
-// read, which then fails or ends.
-func (p *Plaintext) Close() error {
-	p.stop.Store(true)
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	busy := p.reading > 0
-	p.mu.Unlock()
-	if busy || p.release == nil {
-		return nil
-	}
-	return p.release()
-}
-
-// stoppable is a reader that fails once stop is set.
-type stoppable struct {
-	r    io.Reader
-	stop *atomic.Bool
-}
-
-func (s stoppable) Read(b []byte) (int, error) {
-	if s.stop.Load() {
-		return 0, spool.ErrClosed
-	}
-	return s.r.Read(b)
-}
-
-// ctrReader decrypts GCM content read ahead from a verified spool. It
-// decrypts straight from the read-ahead buffers into the caller's, so the
-// keystream XOR is also the copy.
-type ctrReader struct {
-	stop      *atomic.Bool // the Plaintext was closed: stop between pieces
-	sp        *spool.Spool
-	ahead     *readAhead // the part of the spool in a file; nil if none
-	stream    *gcmstream.Stream
-	off       uint64
-	buf, cur  []byte // the buffer in use, and its unread part
-	fromAhead bool   // buf is a read-ahead buffer (else a spool chunk)
-	scratch   []byte
-}
-
-// fill makes cur non-empty, handing back a finished read-ahead buffer
-// first. The part of the spool in memory is decrypted from where it lies.
-func (c *ctrReader) fill() error {
-	if len(c.cur) > 0 {
-		return nil
-	}
-	if c.stop.Load() {
-		return spool.ErrClosed
-	}
-	if c.fromAhead {
-		c.ahead.release(c.buf)
-	}
-	c.buf, c.fromAhead = nil, false
-	if m := c.sp.Memory(int64(c.off)); m != nil {
-		c.buf, c.cur = m, m
-		return nil
-	}
-	if c.ahead == nil {
-		return io.EOF
-	}
-	b, err := c.ahead.next()
-	if err != nil {
-		return err
-	}
-	c.buf, c.cur, c.fromAhead = b, b, true
-	return nil
-}
-
-func (c *ctrReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if err := c.fill(); err != nil {
-		return 0, err
-	}
-	n := min(len(p), len(c.cur))
-	c.stream.XORKeyStreamAt(p[:n], c.cur[:n], c.off)
-	c.off += uint64(n)
-	c.cur = c.cur[n:]
-	return n, nil
-}
-
-// WriteTo decrypts read-ahead buffers in place and spool chunks into a
-// scratch buffer (the spool's memory is not to hold plaintext), and writes
-// them.
-func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if err := c.fill(); err == io.EOF {
-			return total, nil
-		} else if err != nil {
-			return total, err
-		}
-		out := c.cur
-		if !c.fromAhead {
-			if c.scratch == nil {
-				c.scratch = make([]byte, pipeChunk)
-			}
-			out = c.scratch[:min(len(c.cur), len(c.scratch))]
-		}
-		c.stream.XORKeyStreamAt(out, c.cur[:len(out)], c.off)
-		c.off += uint64(len(out))
-		c.cur = c.cur[len(out):]
-		k, err := w.Write(out)
-		total += int64(k)
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// cbcReader decrypts whole AES/CBC blocks read from a spool.
-type cbcReader struct {
-	src io.Reader
-	dec cipher.BlockMode
-	buf []byte
-	out []byte
-}
-
-func (c *cbcReader) Read(b []byte) (int, error) {
-	if len(c.out) == 0 {
-		n, err := io.ReadFull(c.src, c.buf)
-		n -= n % aes.BlockSize
-		if n == 0 {
-			if err == nil || err == io.ErrUnexpectedEOF {
-				err = io.EOF
-			}
-			return 0, err
-		}
-		c.dec.CryptBlocks(c.buf[:n], c.buf[:n])
-		c.out = c.buf[:n]
-	}
-	n := copy(b, c.out)
-	c.out = c.out[n:]
-	return n, nil
-}
 
 // Open authenticates and decrypts an object's body read from ciphertext,
 // using u to unwrap its data key. For V2 and V3 it returns only once the
@@ -377,35 +298,78 @@ func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext 
 		return nil, err
 	}
 	defer clear(dataKey)
-	switch e.ContentAlgorithm {
-	case ContentAESGCM:
-		if e.Format != FormatV2 {
-			break
-		}
-		return openGCM(dataKey, e.IV, nil, e, cfg, ciphertext)
-	case ContentAESGCMCommit:
-		if e.Format != FormatV3 {
-			break
-		}
-		contentKey, err := openV3Key(dataKey, e.MessageID, e.Commitment)
-		if err != nil {
-			return nil, err
-		}
-		defer clear(contentKey)
-		return openGCM(contentKey, v3Nonce, v3SuiteID, e, cfg, ciphertext)
-	case ContentAESCBC:
-		return openCBC(dataKey, e, cfg, ciphertext)
-	case ContentSegmented:
-		if e.Format != FormatSegmented {
-			break
-		}
-		c, err := openSegmented(e, dataKey)
-		if err != nil {
-			return nil, err
-		}
-		return newPlaintext(segReader{c.OpenReader(ciphertext, cfg.workers())}, -1, nil), nil
+	f := bodyFormatOf(e)
+	if e.ContentAlgorithm != f.content() {
+		return nil, unsupportedContent(e)
 	}
-	return nil, fmt.Errorf("%w: content algorithm %q in a %v envelope", ErrUnsupported, e.ContentAlgorithm, e.Format)
+	return f.open(e, dataKey, cfg, ciphertext)
+}
+
+// OpenRange decrypts plaintext bytes [off, off+n) of an object whose
+// stored body is size bytes long, from ciphertext, which must yield exactly
+// body bytes [start, end) as e.CiphertextRange(size, off, n) returns them.
+//
+// A segmented object's range is authenticated segment by segment before
+// any of it is released; each segment opens with the final flag only if it
+// is the object's last by size, so a size that lies (to hide a truncation
+// or an extension) makes the range fail when it reaches the end, and a range
+// inside the object does not depend on it.
+//
+// A V2 or V3 object's range cannot be authenticated without the whole body:
+// it is decrypted with AES-CTR, as AWS's Java client does in its legacy
+// mode, only when cfg.EnableLegacyUnauthenticatedModes is set (V3's key
+// commitment is still checked); otherwise it fails with ErrDisallowed.
+func OpenRange(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.Reader, size, off, n int64) (*Plaintext, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkRead(e); err != nil {
+		return nil, err
+	}
+	if _, _, err := e.CiphertextRange(size, off, n); err != nil {
+		return nil, err
+	}
+	f := bodyFormatOf(e)
+	if !f.rangesAuthenticated() && !cfg.EnableLegacyUnauthenticatedModes {
+		return nil, fmt.Errorf("%w: a range of a %v object cannot be authenticated; enable legacy unauthenticated modes to read it unauthenticated", ErrDisallowed, e.Format)
+	}
+	dataKey, err := u.Unwrap(ctx, &e.Key, e.ContentAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dataKey)
+	if e.ContentAlgorithm != f.content() {
+		return nil, unsupportedContent(e)
+	}
+	return f.openRange(e, dataKey, cfg, ciphertext, size, off, n)
+}
+
+// NewReaderAt returns a ReaderAt over a segmented object's stored body of
+// size bytes, read from ciphertext. It checks the key commitment and opens
+// the final segment first, so Size is authenticated before any read; each
+// ReadAt then reads from ciphertext only the segments it needs (the final
+// one is kept), in one call. Other formats fail with ErrUnsupported: their
+// pieces cannot be authenticated alone.
+func NewReaderAt(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.ReaderAt, size int64) (*ReaderAt, error) {
+	if err := checkMasterKey(u); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkRead(e); err != nil {
+		return nil, err
+	}
+	f, ok := bodyFormatOf(e).(randomAccess)
+	if !ok || e.ContentAlgorithm != f.content() {
+		return nil, fmt.Errorf("%w: only segmented objects can be read at random with authentication, not %v", ErrUnsupported, e.Format)
+	}
+	if _, err := e.PlaintextSize(size); err != nil {
+		return nil, err
+	}
+	dataKey, err := u.Unwrap(ctx, &e.Key, e.ContentAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dataKey)
+	return f.newReaderAt(e, dataKey, cfg, ciphertext, size)
 }
 
 // tooLong refuses a body once it holds more than total bytes of plaintext
@@ -424,158 +388,4 @@ func tooLong(e *Envelope, cfg Config, total int64) error {
 		return fmt.Errorf("%w: a body of unknown length passed the spool limit of %d bytes (Config.SpoolLimit)", ErrTooLarge, limit)
 	}
 	return fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
-}
-
-func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
-	stream, err := gcmstream.New(key, nonce, aad)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
-	}
-	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
-	ok := false
-	defer func() {
-		if !ok {
-			sp.Close()
-		}
-	}()
-	o := stream.NewOpener()
-	// Hashing and spooling overlap: the spool is written from its own
-	// goroutine while the next piece is read and hashed.
-	pipe := newSpoolPipe(sp, pipeChunk+TagSize)
-	defer pipe.close()
-	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
-	buf := pipe.buffer()
-	have := 0
-	var total int64
-	for {
-		n, err := io.ReadFull(ciphertext, buf[have:])
-		have += n
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		// buf is full: everything but the last TagSize bytes is body.
-		body := buf[:pipeChunk]
-		total += int64(len(body))
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-		if err := o.Hash(body); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-		}
-		next := pipe.buffer()
-		have = copy(next, buf[pipeChunk:])
-		pipe.send(body)
-		buf = next
-	}
-	if have < TagSize {
-		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
-	}
-	body, tag := buf[:have-TagSize], buf[have-TagSize:have]
-	total += int64(len(body))
-	// A last piece past a stored length is told by the tag first (it is
-	// most likely another body), then by the length check below; past
-	// MaxPlaintext, Hash refuses it.
-	if e.PlaintextLength < 0 {
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-	}
-	if err := o.Hash(body); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-	}
-	if err := o.Verify(tag); err != nil {
-		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
-	}
-	pipe.send(body)
-	if err := pipe.close(); err != nil {
-		return nil, err
-	}
-	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
-		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
-	}
-	ok = true
-	r := &ctrReader{sp: sp, stream: stream}
-	if mem := sp.MemorySize(); mem < total {
-		// Reads of the spool file (syscalls) run ahead of decryption.
-		r.ahead = newReadAhead(io.NewSectionReader(sp, mem, total-mem), pipeChunk, 3)
-	}
-	pt := newPlaintext(r, total, func() error {
-		if r.ahead != nil {
-			r.ahead.close()
-		}
-		return sp.Close()
-	})
-	r.stop = &pt.stop
-	return pt, nil
-}
-
-// openCBC reads legacy AES/CBC/PKCS5Padding content. Nothing authenticates
-// it; Config.checkRead has already required the caller's explicit consent.
-// The padding is checked before anything is released so that a malformed
-// body yields an error rather than a short read.
-func openCBC(dataKey []byte, e *Envelope, cfg Config, ciphertext io.Reader) (*Plaintext, error) {
-	block, err := aes.NewCipher(dataKey)
-	if err != nil || len(e.IV) != aes.BlockSize {
-		return nil, fmt.Errorf("%w: bad AES/CBC key or IV", ErrAuthentication)
-	}
-	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
-	ok := false
-	defer func() {
-		if !ok {
-			sp.Close()
-		}
-	}()
-	// The final two ciphertext blocks; before any, the IV is the block that
-	// precedes the first.
-	var last [2 * aes.BlockSize]byte
-	copy(last[aes.BlockSize:], e.IV)
-	var total int64
-	buf := make([]byte, chunk)
-	for {
-		n, err := io.ReadFull(ciphertext, buf)
-		if n > 0 {
-			// The body holds up to one block of padding past the plaintext.
-			total += int64(n)
-			if err := tooLong(e, cfg, total-aes.BlockSize); err != nil {
-				return nil, err
-			}
-			if _, werr := sp.Write(buf[:n]); werr != nil {
-				return nil, werr
-			}
-			tail := append(last[:], buf[:n]...)
-			copy(last[:], tail[len(tail)-len(last):])
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if total == 0 || total%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("%w: AES/CBC body is not whole blocks", ErrAuthentication)
-	}
-	var final [aes.BlockSize]byte
-	block.Decrypt(final[:], last[aes.BlockSize:])
-	subtle.XORBytes(final[:], final[:], last[:aes.BlockSize])
-	pad := int(final[aes.BlockSize-1])
-	good := subtle.ConstantTimeLessOrEq(1, pad) & subtle.ConstantTimeLessOrEq(pad, aes.BlockSize)
-	for i := 0; i < aes.BlockSize; i++ {
-		inPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-pad, i)
-		good &= subtle.ConstantTimeByteEq(final[i], byte(pad)) | (inPad ^ 1)
-	}
-	if good != 1 {
-		return nil, fmt.Errorf("%w: AES/CBC padding", ErrAuthentication)
-	}
-	size := total - int64(pad)
-	if e.PlaintextLength >= 0 && e.PlaintextLength != size {
-		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, size)
-	}
-	ok = true
-	dec := cipher.NewCBCDecrypter(block, e.IV)
-	r := &cbcReader{src: sp.Reader(), dec: dec, buf: make([]byte, chunk)}
-	return newPlaintext(io.LimitReader(r, size), size, sp.Close), nil
 }

@@ -3,26 +3,26 @@ package format
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-
-	"github.com/s3envelope/s3envelope/internal/gcmstream"
-	"github.com/s3envelope/s3envelope/internal/segment"
 )
-
-// MaxPlaintext is the largest object one AES-GCM pass may encrypt
-// (2^36 - 32 bytes, about 64 GiB), and so the largest V2 or V3 object.
-const MaxPlaintext = gcmstream.MaxPlaintext
 
 // Sealer encrypts the body of one new object under a fresh data key. It
 // holds the content key; drop it when the object is written.
 type Sealer struct {
-	env     *Envelope
-	stream  *gcmstream.Stream // V2, V3
-	seg     *segment.Cipher   // segmented
-	workers int
-	parts   partState // SealPart's record, for Tag
+	env  *Envelope
+	body bodySealer
+}
+
+// bodySealer seals the body of one object in its format (gcm.go for V2
+// and V3, segmented.go); the Sealer's methods say what each does.
+type bodySealer interface {
+	seal(plaintext io.Reader) io.Reader
+	partAlign() int
+	partSize(n int) int
+	// sealPart is called with arguments SealPart has checked.
+	sealPart(buf []byte, n int, off int64, last bool) ([]byte, error)
+	tag() ([]byte, error)
 }
 
 // NewSealer starts a new object in the format cfg writes: it makes a fresh
@@ -37,13 +37,11 @@ func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	contentAlg := ContentAESGCMCommit
-	switch f {
-	case FormatV2:
-		contentAlg = ContentAESGCM
-	case FormatSegmented:
-		contentAlg = ContentSegmented
+	sf := formatOf(f)
+	if sf == nil {
+		return nil, cannotWrite(f)
 	}
+	contentAlg := sf.content()
 	var dataKey []byte
 	var wk *WrappedKey
 	if g, ok := w.(DataKeyGenerator); ok {
@@ -73,45 +71,11 @@ func NewSealer(ctx context.Context, w Wrapper, cfg Config) (*Sealer, error) {
 		},
 		PlaintextLength: -1,
 	}
-	var stream *gcmstream.Stream
-	switch f {
-	case FormatV2:
-		env.IV = make([]byte, IVSize)
-		rand.Read(env.IV)
-		stream, err = gcmstream.New(dataKey, env.IV, nil)
-	case FormatV3:
-		env.MessageID = newMessageID()
-		var contentKey []byte
-		env.Commitment, contentKey, err = deriveV3(dataKey, env.MessageID)
-		if err != nil {
-			return nil, err
-		}
-		stream, err = gcmstream.New(contentKey, v3Nonce, v3SuiteID)
-		clear(contentKey)
-	case FormatSegmented:
-		var seg *segment.Cipher
-		if seg, err = newSegmented(env, dataKey, cfg.segmentSize()); err != nil {
-			return nil, err
-		}
-		return &Sealer{env: env, seg: seg, workers: cfg.workers()}, nil
-	}
+	body, err := sf.newSealer(env, dataKey, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{env: env, stream: stream}, nil
-}
-
-// newMessageID draws a V3 message ID, which must not be all zeros.
-func newMessageID() []byte {
-	id := make([]byte, MessageIDSize)
-	for {
-		rand.Read(id)
-		for _, b := range id {
-			if b != 0 {
-				return id
-			}
-		}
-	}
+	return &Sealer{env: env, body: body}, nil
 }
 
 // Envelope returns the envelope to store with the object. The caller may set
@@ -135,32 +99,7 @@ func (s *Sealer) CiphertextSize(plaintext int64) (int64, error) {
 // Each call starts the same keystream again, so call it more than once only
 // to re-send the same plaintext (a retried upload): two different plaintexts
 // sealed by one Sealer would share nonces.
-func (s *Sealer) Seal(plaintext io.Reader) io.Reader {
-	if s.seg != nil {
-		return segReader{s.seg.SealReader(plaintext, s.workers)}
-	}
-	return &sealReader{r: gcmstream.NewSealReader(s.stream, plaintext)}
-}
-
-type sealReader struct{ r *gcmstream.SealReader }
-
-func (s *sealReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	return n, sealError(err)
-}
-
-// WriteTo lets io.Copy seal in large pieces, without a copy per piece.
-func (s *sealReader) WriteTo(w io.Writer) (int64, error) {
-	n, err := s.r.WriteTo(w)
-	return n, sealError(err)
-}
-
-func sealError(err error) error {
-	if errors.Is(err, gcmstream.ErrTooLarge) {
-		return fmt.Errorf("%w: more than %d bytes of plaintext", ErrTooLarge, int64(MaxPlaintext))
-	}
-	return err
-}
+func (s *Sealer) Seal(plaintext io.Reader) io.Reader { return s.body.seal(plaintext) }
 
 func cloneDescription(d map[string]string) map[string]string {
 	out := make(map[string]string, len(d))
