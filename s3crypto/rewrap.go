@@ -1,9 +1,7 @@
 package s3crypto
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -214,69 +212,34 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 
-	dataKey, err := c.provider.Unwrap(rctx, &env.Key, env.ContentAlgorithm)
+	// The data key is unwrapped, wrapped again, serialized as it will be
+	// stored, decoded back and checked in internal/format: it never comes
+	// up here.
+	rw, err := format.Rewrap(ctx, env, c.provider, current, current, format.RewrapOptions{
+		Metadata:        rd.head.Metadata,
+		InstructionFile: rd.storage == inInstructionFile,
+		UnwrapContext:   readContext,
+		WrapContext: func(ctx context.Context, old *envelope.WrappedKey) context.Context {
+			return wrapContext(ctx, current, old)
+		},
+	})
 	if err != nil {
-		return out, fmt.Errorf("unwrapping the data key: %w", err)
+		return out, err
 	}
-	defer clear(dataKey)
-	if err := env.CheckDataKey(dataKey); err != nil {
-		return out, fmt.Errorf("the stored data key does not match the object's key commitment: %w", err)
-	}
-
-	wctx := wrapContext(ctx, current, &env.Key)
-	newKey, err := current.Wrap(wctx, dataKey, env.ContentAlgorithm)
-	if err != nil {
-		return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
-	}
-	newEnv := *env
-	newEnv.Key = *newKey
+	defer rw.Close()
+	newKey := &rw.Envelope.Key
 	out.NewWrap = newKey.Algorithm
 	out.NewDescription = maps.Clone(newKey.Description)
-
-	// Serialize the new envelope as it will be stored, and check what a
-	// reader will decode from exactly those bytes.
-	var newMeta map[string]string
-	var newInstr []byte
-	var decoded *format.Envelope
 	if rd.storage == inMetadata {
-		envMeta, err := newEnv.Metadata()
-		if err != nil {
-			return out, err
-		}
-		newMeta, err = replaceEnvelope(rd.head.Metadata, envMeta)
-		if err != nil {
-			return out, err
-		}
-		decoded, err = format.Decode(newMeta, nil)
-		if err != nil {
-			return out, fmt.Errorf("the new envelope does not decode: %w", err)
-		}
-	} else {
-		objMeta, instr, err := newEnv.Instruction()
-		if err != nil {
-			return out, err
-		}
-		// V3 keeps x-amz-c/d/i in the object's metadata, which is not
-		// rewritten: they must be the ones the object holds.
-		for k, v := range objMeta {
-			if lookupFold(rd.head.Metadata, k) != v {
-				return out, fmt.Errorf("%w: object metadata %s differs from the envelope read", envelope.ErrMalformed, k)
-			}
-		}
-		newInstr = instr
-		decoded, err = format.Decode(rd.head.Metadata, newInstr)
-		if err != nil {
-			return out, fmt.Errorf("the new envelope does not decode: %w", err)
+		if size := metadataSize(rw.Metadata); size > maxMetadataSize {
+			return out, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, maxMetadataSize)
 		}
 	}
-	if err := sameEnvelope(env, decoded, newKey); err != nil {
-		return out, err
-	}
-	if err := decoded.CheckDataKey(dataKey); err != nil {
-		return out, fmt.Errorf("the new envelope fails the key commitment: %w", err)
-	}
-	if out.Verified, err = checkRewrapped(wctx, c.provider, current, env, decoded, dataKey, in.EnforceRotation); err != nil {
-		return out, err
+	out.Verified = rw.Verified
+	if in.EnforceRotation {
+		if err := enforceRotation(wrapContext(ctx, current, &env.Key), c.provider, current, &env.Key, rw.Envelope); err != nil {
+			return out, err
+		}
 	}
 
 	out.Status = Rewrapped
@@ -284,9 +247,9 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 	if rd.storage == inMetadata {
-		err = c.writeMetadataEnvelope(ctx, in, rd, newMeta, newKey, out)
+		err = c.writeMetadataEnvelope(ctx, in, rd, rw.Metadata, newKey, out)
 	} else {
-		err = c.writeInstructionFile(ctx, in, rd, newInstr, newKey, dataKey, out)
+		err = c.writeInstructionFile(ctx, in, rd, rw, out)
 	}
 	if err != nil {
 		return out, err
@@ -295,16 +258,12 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	return out, nil
 }
 
-func isKMSWrap(alg string) bool {
-	return alg == format.WrapKMSContext || alg == format.WrapLegacyKMS
-}
-
 // readContext is the context to unwrap an object's data key with: the
 // caller's expected encryption context applies to a KMS wrap; for any
 // other, a context on ctx is the one for the new wrap (see RewrapAll), not
 // an expectation.
 func readContext(ctx context.Context, old *envelope.WrappedKey) context.Context {
-	if isKMSWrap(old.Algorithm) {
+	if kmsctx.Binds(old.Algorithm) {
 		return ctx
 	}
 	return keyring.WithEncryptionContext(ctx, nil)
@@ -318,7 +277,7 @@ func readContext(ctx context.Context, old *envelope.WrappedKey) context.Context 
 func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.WrappedKey) context.Context {
 	_, toKMS := current.(*keyring.KMS)
 	switch {
-	case !isKMSWrap(old.Algorithm):
+	case !kmsctx.Binds(old.Algorithm):
 		return ctx
 	case !toKMS:
 		return keyring.WithEncryptionContext(ctx, nil)
@@ -418,12 +377,10 @@ func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *format.En
 	if format.IsLegacyWrap(env.Key.Algorithm) || !materials.Matches(current, &env.Key) {
 		return false, nil
 	}
-	dk, err := current.Unwrap(ctx, &env.Key, env.ContentAlgorithm)
-	if err == nil {
+	unwrapped, err := env.UnwrapsWith(ctx, current)
+	if unwrapped {
 		// The envelope is current; it must still be the body's (a rewrap
 		// that a server let land beside a new body is found here).
-		err = env.CheckDataKey(dk)
-		clear(dk)
 		if err != nil {
 			return false, fmt.Errorf("the object's key commitment does not match its data key — the object and its envelope disagree: %w", err)
 		}
@@ -448,105 +405,30 @@ func isIncorrectKMSKey(err error) bool {
 	return errors.As(err, &ae) && (ae.ErrorCode() == "IncorrectKeyException" || ae.ErrorCode() == "InvalidCiphertextException")
 }
 
-// checkRewrapped checks a new wrapped data key, decoded from the bytes to
-// be stored: the current master key must unwrap it to dataKey (unless that
-// key can only wrap, when it reports false), and with enforce the old
-// master key must not. ctx carries the wrap's KMS encryption context.
-func checkRewrapped(ctx context.Context, p materials.Provider, current keyring.Keyring, old, decoded *format.Envelope, dataKey []byte, enforce bool) (verified bool, err error) {
-	check, err := current.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
-	switch {
-	case errors.Is(err, envelope.ErrWrapOnly):
-		// An RSA public key: nothing here can unwrap what it wrapped.
-	case err != nil:
-		return false, fmt.Errorf("the current master key cannot unwrap the new envelope: %w", err)
-	default:
-		same := subtle.ConstantTimeCompare(check, dataKey) == 1
-		clear(check)
-		if !same {
-			return false, fmt.Errorf("%w: the new envelope unwraps to another data key", envelope.ErrAuthentication)
-		}
-		verified = true
-	}
-	if enforce {
-		if err := enforceRotation(ctx, p, current, old, decoded); err != nil {
-			return false, err
-		}
-	}
-	return verified, nil
-}
-
-// enforceRotation fails when the old master key unwraps the new envelope.
+// enforceRotation fails when the old master key (the one that wrapped old)
+// unwraps the new envelope, decoded. ctx carries the wrap's KMS encryption
+// context.
 //
 // When the current key matches the old wrap without being its key (a KMS
 // key matches every KMS wrap, and KMS refused to decrypt the old data key
 // under the current key's ID), the provider resolves the old wrap to the
 // current key and cannot name the old one; KMS keeps the two apart (a KMS
 // key given by ID decrypts only its own blobs), so there is nothing to check.
-func enforceRotation(ctx context.Context, p materials.Provider, current keyring.Keyring, old, decoded *format.Envelope) error {
-	if materials.Matches(current, &old.Key) {
+func enforceRotation(ctx context.Context, p materials.Provider, current keyring.Keyring, old *envelope.WrappedKey, decoded *format.Envelope) error {
+	if materials.Matches(current, old) {
 		return nil
 	}
-	oldKey, err := p.Resolve(ctx, &old.Key)
+	oldKey, err := p.Resolve(ctx, old)
 	if err != nil {
 		return fmt.Errorf("finding the old master key to enforce the rotation: %w", err)
 	}
-	dk, err := oldKey.Unwrap(ctx, &decoded.Key, decoded.ContentAlgorithm)
-	clear(dk)
-	if err == nil {
-		return fmt.Errorf("%w (old description %s)", ErrRotationNotEnforced, format.EncodeDescription(old.Key.Description))
+	if unwrapped, _ := decoded.UnwrapsWith(ctx, oldKey); unwrapped {
+		return fmt.Errorf("%w (old description %s)", ErrRotationNotEnforced, format.EncodeDescription(old.Description))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return nil
-}
-
-// sameEnvelope checks that the decoded new envelope differs from the old
-// only in its wrapped key.
-func sameEnvelope(old, decoded *format.Envelope, key *envelope.WrappedKey) error {
-	switch {
-	case decoded.Format != old.Format,
-		decoded.ContentAlgorithm != old.ContentAlgorithm,
-		!bytes.Equal(decoded.IV, old.IV),
-		!bytes.Equal(decoded.MessageID, old.MessageID),
-		!bytes.Equal(decoded.Commitment, old.Commitment),
-		!bytes.Equal(decoded.ObjectID, old.ObjectID),
-		decoded.SegmentSize != old.SegmentSize,
-		decoded.PlaintextLength != old.PlaintextLength,
-		decoded.Key.Algorithm != key.Algorithm,
-		!bytes.Equal(decoded.Key.Ciphertext, key.Ciphertext),
-		!maps.Equal(decoded.Key.Description, key.Description):
-		return fmt.Errorf("%w: the new envelope does not decode to the old one with the new key", envelope.ErrMalformed)
-	}
-	return nil
-}
-
-// wrapFields are the envelope's metadata keys that hold the wrapped data
-// key, its wrap algorithm and the master key's description (or KMS
-// context), in any format: the only keys a rewrap replaces or removes.
-var wrapFields = map[string]bool{
-	"x-amz-key-v2": true, "x-amz-wrap-alg": true, "x-amz-matdesc": true,
-	"x-amz-3": true, "x-amz-w": true, "x-amz-m": true, "x-amz-t": true,
-	"x-s3e-k": true, "x-s3e-w": true, "x-s3e-m": true,
-}
-
-// replaceEnvelope returns meta with the wrap fields replaced by env's and
-// every other key kept as stored (env's other fields hold the same values,
-// decoded and encoded again), within S3's metadata limit.
-func replaceEnvelope(meta, env map[string]string) (map[string]string, error) {
-	out := make(map[string]string, len(meta)+len(env))
-	for k, v := range meta {
-		lk := strings.ToLower(k)
-		if _, replaced := env[lk]; replaced || (format.IsEnvelopeKey(lk) && wrapFields[lk]) {
-			continue
-		}
-		out[k] = v
-	}
-	maps.Copy(out, env)
-	if size := metadataSize(out); size > maxMetadataSize {
-		return nil, fmt.Errorf("%w: metadata with the new envelope is %d bytes, over S3's %d", envelope.ErrTooLarge, size, maxMetadataSize)
-	}
-	return out, nil
 }
 
 func hasKeyFold(m map[string]string, key string) bool {
@@ -556,15 +438,6 @@ func hasKeyFold(m map[string]string, key string) bool {
 		}
 	}
 	return false
-}
-
-func lookupFold(m map[string]string, key string) string {
-	for k, v := range m {
-		if strings.EqualFold(k, key) {
-			return v
-		}
-	}
-	return ""
 }
 
 // isPrecondition reports whether err is S3 refusing a conditional request.

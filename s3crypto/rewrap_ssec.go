@@ -68,7 +68,7 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	}
 	allCurrent := true
 	for i := range comp.Keys {
-		cur, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, customerEnvelope(&comp.Keys[i]))
+		cur, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, format.CustomerEnvelope(&comp.Keys[i]))
 		if err != nil {
 			return out, err
 		}
@@ -79,42 +79,29 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 		return out, nil
 	}
 
-	dataKeys := make([][]byte, len(comp.Keys))
-	defer func() {
-		for _, k := range dataKeys {
-			clear(k)
-		}
-	}()
-	next := &format.Companion{}
-	for i := range comp.Keys {
-		if dataKeys[i], err = format.OpenCustomerKey(readContext(ctx, &comp.Keys[i]), c.provider, &comp.Keys[i]); err != nil {
-			return out, fmt.Errorf("unwrapping data key %d of the companion: %w", i, err)
-		}
-		w, err := current.Wrap(wrapContext(ctx, current, &comp.Keys[i]), dataKeys[i], format.ContentSSEC)
-		if err != nil {
-			return out, fmt.Errorf("wrapping the data key with the current master key: %w", err)
-		}
-		next.Keys = append(next.Keys, *w)
+	// Every key is unwrapped, wrapped again, and checked as it will be
+	// stored in internal/format: these data keys are not sent to S3 here,
+	// so they never come up.
+	wctx := func(ctx context.Context, old *envelope.WrappedKey) context.Context {
+		return wrapContext(ctx, current, old)
 	}
-	out.NewWrap = next.Keys[0].Algorithm
-	out.NewDescription = maps.Clone(next.Keys[0].Description)
-
-	// Check what a reader will decode from exactly the bytes to be stored.
-	b, err := next.Marshal()
+	rw, err := format.RewrapCompanion(ctx, comp, c.provider, current, current, format.RewrapOptions{
+		UnwrapContext: readContext,
+		WrapContext:   wctx,
+	})
 	if err != nil {
 		return out, err
 	}
-	decoded, err := format.ParseCompanion(b)
-	if err != nil {
-		return out, fmt.Errorf("the new companion does not decode: %w", err)
-	}
-	out.Verified = true
-	for i := range decoded.Keys {
-		verified, err := checkRewrapped(wrapContext(ctx, current, &comp.Keys[i]), c.provider, current, customerEnvelope(&comp.Keys[i]), customerEnvelope(&decoded.Keys[i]), dataKeys[i], in.EnforceRotation)
-		if err != nil {
-			return out, err
+	next := rw.Companion
+	out.NewWrap = next.Keys[0].Algorithm
+	out.NewDescription = maps.Clone(next.Keys[0].Description)
+	out.Verified = rw.Verified
+	if in.EnforceRotation {
+		for i := range next.Keys {
+			if err := enforceRotation(wctx(ctx, &comp.Keys[i]), c.provider, current, &comp.Keys[i], format.CustomerEnvelope(&next.Keys[i])); err != nil {
+				return out, err
+			}
 		}
-		out.Verified = out.Verified && verified
 	}
 
 	out.Status = Rewrapped
@@ -176,23 +163,21 @@ func (c *SSECClient) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef
 		return errors.New("the server returned no ETag: the copy cannot be guarded against a concurrent write")
 	}
 	wctx := wrapContext(ctx, current, &comp.Keys[used])
-	dataKey, wrapped, err := format.NewCustomerKey(wctx, current)
-	if err != nil {
-		return fmt.Errorf("making a data key: %w", err)
-	}
-	defer clear(dataKey)
-	newKey := newCustomerKey(dataKey)
-	staging := &format.Companion{Keys: []envelope.WrappedKey{*wrapped, comp.Keys[used]}}
-	b, err := staging.Marshal()
+	// The new data key is sent to S3 (as the customer key), so it comes up
+	// here; it is made, recorded and checked in internal/format.
+	fresh, err := format.StageCustomerKey(wctx, current, current, &comp.Keys[used])
 	if err != nil {
 		return err
 	}
-	decoded, err := format.ParseCompanion(b)
-	if err != nil {
-		return fmt.Errorf("the new companion does not decode: %w", err)
-	}
-	if out.Verified, err = checkRewrapped(wctx, c.provider, current, customerEnvelope(&comp.Keys[used]), customerEnvelope(&decoded.Keys[0]), dataKey, in.EnforceRotation); err != nil {
-		return err
+	defer clear(fresh.DataKey)
+	newKey := newCustomerKey(fresh.DataKey)
+	staging := fresh.Companion // the new key, then the old one
+	wrapped := &staging.Keys[0]
+	out.Verified = fresh.Verified
+	if in.EnforceRotation {
+		if err := enforceRotation(wctx, c.provider, current, &comp.Keys[used], format.CustomerEnvelope(wrapped)); err != nil {
+			return err
+		}
 	}
 	out.NewWrap = wrapped.Algorithm
 	out.NewDescription = maps.Clone(wrapped.Description)
@@ -225,7 +210,7 @@ func (c *SSECClient) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef
 	if cp.StorageClass == types.StorageClassStandard {
 		cp.StorageClass = ""
 	}
-	sk := &stagedKey{c: c, o: o, optFns: optFns, key: newKey, wrapped: decoded.Keys[0], prev: comp, etag: staged.ETag}
+	sk := &stagedKey{c: c, o: o, optFns: optFns, key: newKey, wrapped: *wrapped, prev: comp, etag: staged.ETag}
 	if aws.ToInt64(head.ContentLength) > multipartCopyThreshold {
 		// S3 copies at most 5 GiB at once: part by part, each part from
 		// the old key to the new, the metadata given again.
@@ -250,14 +235,8 @@ func (c *SSECClient) rekeySSEC(ctx context.Context, in *RewrapInput, o objectRef
 		out.VersionId = res.VersionId
 	}
 	out.Rekeyed, out.Written = true, true
-	if _, err := c.writeCompanion(ctx, o, &format.Companion{Keys: decoded.Keys[:1]}, staged.ETag, optFns); err != nil {
+	if _, err := c.writeCompanion(ctx, o, &format.Companion{Keys: staging.Keys[:1]}, staged.ETag, optFns); err != nil {
 		return fmt.Errorf("the object was re-keyed, but dropping the old wrapped key from the companion failed (that key opens nothing now): %w", err)
 	}
 	return nil
-}
-
-// customerEnvelope presents an SSE-C data key's wrap as an envelope, for
-// the checks rewraps of every kind share.
-func customerEnvelope(w *envelope.WrappedKey) *format.Envelope {
-	return &format.Envelope{ContentAlgorithm: format.ContentSSEC, Key: *w}
 }

@@ -342,7 +342,8 @@ func multipartCopy(ctx context.Context, api fullAPI, in *RewrapInput, h *s3.Head
 // and then confirms that the object beside it is still the one read. The
 // instruction file keeps its own user metadata (with the marker AWS's Java
 // client sets).
-func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, dataKey []byte, out *RewrapOutput) error {
+func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *rewrapRead, rw *format.Rewrapped, out *RewrapOutput) error {
+	instr, newKey := rw.Instruction, &rw.Envelope.Key
 	if rd.instr.ETag == nil {
 		return errors.New("the server returned no ETag for the instruction file: its rewrite cannot be guarded")
 	}
@@ -371,16 +372,17 @@ func (c *Client) writeInstructionFile(ctx context.Context, in *RewrapInput, rd *
 	} else {
 		out.ETag, out.VersionId = res.ETag, res.VersionId
 	}
-	return c.confirmInstruction(ctx, in, rd, instr, newKey, dataKey)
+	return c.confirmInstruction(ctx, in, rd, rw)
 }
 
 // confirmInstruction checks, after an instruction file was rewritten, that
 // the object is still the one read: its ETag unchanged and, for V3 and the
 // segmented format, the commitment on the object still that of the data
-// key the new file holds. Should the server not have honoured If-Match on
-// the object's replacement, the old data key now sits beside a new body:
-// that is reported, as is a newer writer's envelope that replaced ours.
-func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *rewrapRead, instr []byte, newKey *envelope.WrappedKey, dataKey []byte) error {
+// key the new file holds (rw checks it; the key stays in format). Should
+// the server not have honoured If-Match on the object's replacement, the
+// old data key now sits beside a new body: that is reported, as is a newer
+// writer's envelope that replaced ours.
+func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *rewrapRead, rw *format.Rewrapped) error {
 	head, err := c.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
 	var nf *types.NotFound
 	switch {
@@ -390,9 +392,9 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 		return fmt.Errorf("%w: the new instruction file was written, but reading the object back to confirm it failed: %w", ErrOutcomeUnknown, err)
 	}
 	if aws.ToString(head.ETag) == aws.ToString(rd.head.ETag) {
-		env, err := format.Decode(head.Metadata, instr)
+		env, err := format.Decode(head.Metadata, rw.Instruction)
 		if err == nil {
-			err = env.CheckDataKey(dataKey)
+			err = rw.CheckDataKey(env)
 		}
 		if err == nil {
 			return nil
@@ -403,7 +405,7 @@ func (c *Client) confirmInstruction(ctx context.Context, in *RewrapInput, rd *re
 	if err != nil {
 		return fmt.Errorf("%w: the object changed after its instruction file was rewritten, and reading it back failed: %w", ErrOutcomeUnknown, err)
 	}
-	if now != nil && now.storage == inInstructionFile && sameWrap(&now.env.Key, newKey) {
+	if now != nil && now.storage == inInstructionFile && sameWrap(&now.env.Key, &rw.Envelope.Key) {
 		return errReplacedUnguarded(aws.ToString(in.Key) + format.InstructionSuffix)
 	}
 	return fmt.Errorf("%w: the object and its envelope were replaced after the rewrap wrote; the newer envelope stands", ErrConcurrentModification)
