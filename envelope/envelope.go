@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/s3envelope/s3envelope/internal/format"
@@ -150,6 +151,19 @@ type Envelope struct {
 
 func (e *Envelope) internal() *format.Envelope { return (*format.Envelope)(e) }
 
+// checked is e as the formats take it, once its fixed-size fields are
+// checked: an Envelope may be filled in by hand.
+func (e *Envelope) checked() (*format.Envelope, error) {
+	if e == nil {
+		return nil, fmt.Errorf("%w: nil envelope", ErrMalformed)
+	}
+	fe := e.internal()
+	if err := fe.Valid(); err != nil {
+		return nil, err
+	}
+	return fe, nil
+}
+
 // Decode reads an object's envelope from its user metadata (keys as the
 // SDK's Metadata holds them: without the "x-amz-meta-" prefix, in any case)
 // or, when the metadata holds no
@@ -167,20 +181,34 @@ func Decode(metadata map[string]string, instruction []byte) (*Envelope, error) {
 // Metadata returns the envelope as user metadata, for an object that stores
 // it there. Metadata is sent as HTTP headers: AWS limits it to 2 KiB per
 // object, which an RSA-wrapped key or a long description may exceed.
-func (e *Envelope) Metadata() (map[string]string, error) { return e.internal().Metadata() }
+func (e *Envelope) Metadata() (map[string]string, error) {
+	fe, err := e.checked()
+	if err != nil {
+		return nil, err
+	}
+	return fe.Metadata()
+}
 
 // Instruction splits the envelope for an object that stores it in an
 // instruction file (stored beside the object as its key + ".instruction"):
 // what still goes in the object's metadata (V3 keeps three fields there;
 // V2 none) and the instruction file's JSON.
 func (e *Envelope) Instruction() (metadata map[string]string, instruction []byte, err error) {
-	return e.internal().Instruction()
+	fe, err := e.checked()
+	if err != nil {
+		return nil, nil, err
+	}
+	return fe.Instruction()
 }
 
 // PlaintextSize is the plaintext size of an object whose stored body is
 // ciphertext bytes long. Nothing authenticates it until the body is read.
 func (e *Envelope) PlaintextSize(ciphertext int64) (int64, error) {
-	return e.internal().PlaintextSize(ciphertext)
+	fe, err := e.checked()
+	if err != nil {
+		return 0, err
+	}
+	return fe.PlaintextSize(ciphertext)
 }
 
 // Open authenticates and decrypts an object's body read from ciphertext,
@@ -189,7 +217,11 @@ func (e *Envelope) PlaintextSize(ciphertext int64) (int64, error) {
 // and may be called from any goroutine to abort a read in progress. cfg
 // decides what may be opened.
 func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.Reader) (io.ReadCloser, error) {
-	p, err := format.Open(ctx, e.internal(), u, format.Config(cfg), ciphertext)
+	fe, err := e.checked()
+	if err != nil {
+		return nil, err
+	}
+	p, err := format.Open(ctx, fe, u, format.Config(cfg), ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +235,11 @@ func Open(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext 
 // formats fail with ErrUnsupported: their pieces cannot be authenticated
 // alone.
 func NewReaderAt(ctx context.Context, e *Envelope, u Unwrapper, cfg Config, ciphertext io.ReaderAt, size int64) (*io.SectionReader, error) {
-	r, err := format.NewReaderAt(ctx, e.internal(), u, format.Config(cfg), ciphertext, size)
+	fe, err := e.checked()
+	if err != nil {
+		return nil, err
+	}
+	r, err := format.NewReaderAt(ctx, fe, u, format.Config(cfg), ciphertext, size)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ type KMSClient interface {
 var _ KMSClient = (*kms.Client)(nil)
 
 // legacyKMSContextKey is the only context of legacy "kms" wraps: the key ARN.
-const legacyKMSContextKey = "kms_cmk_id"
+const legacyKMSContextKey = kmsctx.LegacyKeyIDKey
 
 // KMSOptions configure a KMS master key.
 type KMSOptions struct {

@@ -285,7 +285,7 @@ func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.Wra
 	ec := maps.Clone(old.Description)
 	delete(ec, kmsctx.ReservedKey)
 	if old.Algorithm == format.WrapLegacyKMS {
-		delete(ec, "kms_cmk_id")
+		delete(ec, kmsctx.LegacyKeyIDKey)
 	}
 	return keyring.WithEncryptionContext(ctx, ec)
 }

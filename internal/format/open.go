@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"github.com/s3envelope/s3envelope/internal/segment"
 	"io"
 )
 
@@ -388,4 +389,47 @@ func tooLong(e *Envelope, cfg Config, total int64) error {
 		return fmt.Errorf("%w: a body of unknown length passed the spool limit of %d bytes (Config.SpoolLimit)", ErrTooLarge, limit)
 	}
 	return fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, int64(MaxPlaintext))
+}
+
+// Valid checks what Decode checks of an envelope's fixed-size fields, for an
+// Envelope that did not come from Decode (the public envelope package's
+// Envelope is a struct a program may fill in by hand): the IV, message ID,
+// commitment and object ID lengths and the segment size its format and
+// content algorithm need. Nothing else here may then index past a field or
+// divide by a zero segment size.
+func (e *Envelope) Valid() error {
+	bad := func(what string, got, want int) error {
+		return fmt.Errorf("%w: %s of %d bytes, want %d", ErrMalformed, what, got, want)
+	}
+	switch {
+	case e.ContentAlgorithm == ContentAESCBC:
+		if len(e.IV) != CBCIVSize {
+			return bad("IV", len(e.IV), CBCIVSize)
+		}
+	case e.Format == FormatV2:
+		if len(e.IV) != IVSize {
+			return bad("IV", len(e.IV), IVSize)
+		}
+	case e.Format == FormatV3:
+		if len(e.MessageID) != MessageIDSize {
+			return bad("message ID", len(e.MessageID), MessageIDSize)
+		}
+		if len(e.Commitment) != CommitmentSize {
+			return bad("commitment", len(e.Commitment), CommitmentSize)
+		}
+	case e.Format == FormatSegmented:
+		if !segment.ValidSize(e.SegmentSize) {
+			return fmt.Errorf("%w: segment size %d is not a power of two from %d to %d", ErrMalformed, e.SegmentSize, MinSegmentSize, MaxSegmentSize)
+		}
+		if len(e.ObjectID) != ObjectIDSize {
+			return bad("object ID", len(e.ObjectID), ObjectIDSize)
+		}
+		if len(e.Commitment) != SegmentCommitmentSize {
+			return bad("commitment", len(e.Commitment), SegmentCommitmentSize)
+		}
+	}
+	if e.PlaintextLength < -1 {
+		return fmt.Errorf("%w: plaintext length %d", ErrMalformed, e.PlaintextLength)
+	}
+	return nil
 }

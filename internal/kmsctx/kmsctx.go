@@ -15,6 +15,10 @@ import (
 // binds the content algorithm, as AWS's clients do; callers may not set it.
 const ReservedKey = "aws:x-amz-cek-alg"
 
+// LegacyKeyIDKey is where a legacy kms wrap's writer put the KMS key ID in
+// the stored context (x-amz-matdesc): not part of the caller's context.
+const LegacyKeyIDKey = "kms_cmk_id"
+
 type key struct{}
 
 // With returns ctx carrying ec (a copy); a nil ec removes a context set
