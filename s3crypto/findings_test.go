@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
@@ -174,6 +175,12 @@ func TestFinding02SSECPlainHTTPNeverSent(t *testing.T) {
 	_, errs["CopyObject"] = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: k, CopySource: aws.String("bucket/src")})
 	_, errs["Rewrap"] = c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: b, Key: k})
 	_, errs["RewrapAll"] = c.RewrapAll(ctx, &s3crypto.RewrapAllInput{Bucket: b})
+	// The paths added with API 1.0: a batch delete, and request options and
+	// a bucket owner wrapped around the https checks.
+	_, errs["DeleteObjects"] = c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: k}}}})
+	noop := func(*s3.Options) {}
+	_, errs["Rewrap with options"] = c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: b, Key: k, ExpectedBucketOwner: aws.String("111122223333")}, noop)
+	_, errs["RewrapAll with options"] = c.RewrapAll(ctx, &s3crypto.RewrapAllInput{Bucket: b, RequestPayer: types.RequestPayerRequester}, noop)
 	_, errs["Upload"] = s3crypto.NewUploader(c).Upload(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(make([]byte, 6<<20))})
 	_, errs["Download"] = s3crypto.NewDownloader(c).Download(ctx, io.Discard, &s3.GetObjectInput{Bucket: b, Key: k})
 	for op, err := range errs {
