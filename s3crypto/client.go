@@ -203,7 +203,8 @@ func (c *Client) sealedBody(sealer *format.Sealer, src io.Reader, contentLength 
 		if err != nil {
 			return nil, 0, 0, nil, err
 		}
-		return newSealBody(sealer, rs, start, plain, size), plain, size, func() {}, nil
+		b := newSealBody(sealer, rs, start, plain, size)
+		return b, plain, size, b.close, nil
 	}
 	if contentLength != nil {
 		if _, err := sealer.CiphertextSize(*contentLength); err != nil {

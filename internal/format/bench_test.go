@@ -63,7 +63,7 @@ func BenchmarkStdlibOpen(b *testing.B) {
 	}
 }
 
-func benchKeyring(b *testing.B) keyring.Keyring {
+func benchKeyring(b testing.TB) keyring.Keyring {
 	kr, err := keyring.NewAES(make([]byte, 32), map[string]string{"kid": "bench"})
 	if err != nil {
 		b.Fatal(err)

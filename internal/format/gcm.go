@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,35 @@ func (g *gcmSealer) tag() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, errPartsMissing)
 	}
 	return tag, nil
+}
+
+func (g *gcmSealer) pieces() (pieceSealer, int) {
+	return &gcmPieces{g: g, w: g.stream.NewSealer()}, runtime.GOMAXPROCS(0)
+}
+
+// gcmPieces seals one pass in pieces with SealChunk; the partials are
+// added in order, and the tag follows the last piece.
+type gcmPieces struct {
+	g *gcmSealer
+	w *gcmstream.Sealer
+}
+
+func (p *gcmPieces) seal(pc *piece) error {
+	if _, err := p.g.env.CiphertextSize(pc.Off + int64(pc.N)); err != nil {
+		return err
+	}
+	pc.Out, pc.Val = p.g.stream.SealChunk(pc.Buf[:0], pc.Buf[:pc.N], uint64(pc.Off))
+	return nil
+}
+
+func (p *gcmPieces) emit(pc *piece) error {
+	if err := p.w.Add(pc.Val); err != nil {
+		return sealError(err)
+	}
+	if pc.Last {
+		pc.Out = p.w.Finish(pc.Out)
+	}
+	return nil
 }
 
 // partState records the GCM partials of the parts sealed so far.

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+
+	"github.com/s3envelope/s3envelope/internal/gcmstream"
+	"github.com/s3envelope/s3envelope/internal/overlap"
 )
 
 // Sealer encrypts the body of one new object under a fresh data key. It
@@ -23,7 +26,24 @@ type bodySealer interface {
 	// sealPart is called with arguments SealPart has checked.
 	sealPart(buf []byte, n int, off int64, last bool) ([]byte, error)
 	tag() ([]byte, error)
+	// pieces starts one pass of SealAhead, on up to workers goroutines.
+	pieces() (ps pieceSealer, workers int)
 }
+
+// pieceSealer seals one pass of a body in pieces: seal runs on each piece
+// concurrently with the others, emit on each in order before it is sent.
+type pieceSealer interface {
+	seal(p *piece) error
+	emit(p *piece) error
+}
+
+// piece is a piece of plaintext that SealAhead seals, with the GCM partial
+// of its ciphertext (V2, V3).
+type piece = overlap.Piece[gcmstream.Partial]
+
+// aheadPiece is about how much plaintext SealAhead seals at a time; a
+// piece holds whole segments.
+const aheadPiece = 1 << 20
 
 // NewSealer starts a new object in the format cfg writes: it makes a fresh
 // data key (or has w generate one, if w is a DataKeyGenerator), wraps it with
@@ -100,6 +120,45 @@ func (s *Sealer) CiphertextSize(plaintext int64) (int64, error) {
 // to re-send the same plaintext (a retried upload): two different plaintexts
 // sealed by one Sealer would share nonces.
 func (s *Sealer) Seal(plaintext io.Reader) io.Reader { return s.body.seal(plaintext) }
+
+// SealAhead is Seal for a plaintext of known length n (CiphertextSize(n)
+// bytes come out, and a plaintext that ends early is an error): it reads
+// the plaintext on a goroutine of its own, a piece ahead, and seals the
+// pieces on up to one goroutine per core (Config.SegmentWorkers for the
+// segmented format), so that a consumer reading small buffers — an HTTP
+// transport — gets the body at about the speed of one Seal call. Close
+// stops the goroutines and wipes the buffers; plaintext is not read after
+// it returns.
+func (s *Sealer) SealAhead(plaintext io.Reader, n int64) io.ReadCloser {
+	align := s.body.partAlign()
+	size := max(align, aheadPiece/align*align)
+	if n <= int64(size) {
+		// One piece: nothing to overlap.
+		return io.NopCloser(s.Seal(&exactly{r: plaintext, left: n}))
+	}
+	ps, workers := s.body.pieces()
+	return overlap.NewPieces(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, ps.emit)
+}
+
+// exactly reads n bytes from r, and fails if r ends before.
+type exactly struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactly) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p[:min(int64(len(p)), e.left)])
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = overlap.ErrShortSource
+	} else if err == nil && e.left == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
 
 func cloneDescription(d map[string]string) map[string]string {
 	out := make(map[string]string, len(d))

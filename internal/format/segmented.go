@@ -257,6 +257,17 @@ func (s *segSealer) sealPart(buf []byte, n int, off int64, last bool) ([]byte, e
 	return sealSegments(s.seg, buf, n, off, last), nil
 }
 
+func (s *segSealer) pieces() (pieceSealer, int) { return segPieces{s.seg}, s.workers }
+
+// segPieces seals each piece's segments in place; nothing follows them.
+type segPieces struct{ seg *segment.Cipher }
+
+func (p segPieces) seal(pc *piece) error {
+	pc.Out = sealSegments(p.seg, pc.Buf, pc.N, pc.Off, pc.Last)
+	return nil
+}
+func (segPieces) emit(*piece) error { return nil }
+
 // tag: nothing follows a segmented object's last part.
 func (s *segSealer) tag() ([]byte, error) { return nil, nil }
 

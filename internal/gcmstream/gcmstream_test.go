@@ -840,3 +840,74 @@ func TestSealReaderWriteToErrors(t *testing.T) {
 		t.Fatal("writer error not final")
 	}
 }
+
+// TestSealerAdd: chunks sealed with SealChunk and added to a Sealer in
+// order (mixed with chunks sealed by the Sealer itself) give the message's
+// ciphertext and tag.
+func TestSealerAdd(t *testing.T) {
+	forEachFixture(t, func(t *testing.T, rng *rand.Rand, f *fixture) {
+		n := len(f.pt)
+		cuts := alignedRandomCuts(rng, n)
+		out := make([]byte, n)
+		w := f.s.NewSealer()
+		for i, c := range cuts {
+			if i%3 == 1 {
+				if _, err := w.Seal(out[c[0]:c[0]], f.pt[c[0]:c[1]]); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			_, p := f.s.SealChunk(out[c[0]:c[0]], f.pt[c[0]:c[1]], uint64(c[0]))
+			if err := w.Add(p); err != nil {
+				t.Fatalf("Add of chunk %d: %v", i, err)
+			}
+		}
+		if !bytes.Equal(out, f.ct) {
+			t.Fatal("ciphertext differs")
+		}
+		if tag := w.Finish(nil); !bytes.Equal(tag, f.tag) {
+			t.Fatalf("tag %x, want %x", tag, f.tag)
+		}
+	})
+}
+
+func TestSealerAddMisuse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	f := newFixture(t, rng, 32, 100, nil)
+	other := newFixture(t, rng, 32, 100, nil)
+	pt := f.pt
+	_, p0 := f.s.SealChunk(nil, pt[:32], 0)
+	_, p1 := f.s.SealChunk(nil, pt[32:64], 32)
+	_, odd := f.s.SealChunk(nil, pt[:17], 0)
+	_, foreign := other.s.SealChunk(nil, pt[:32], 0)
+	_, misaligned := f.s.SealChunk(nil, pt[:32], 8)
+	for _, tc := range []struct {
+		name  string
+		steps []Partial
+	}{
+		{"gap", []Partial{p1}},
+		{"repeat", []Partial{p0, p0}},
+		{"after partial block", []Partial{odd, p1}},
+		{"other stream", []Partial{foreign}},
+		{"misaligned", []Partial{misaligned}},
+		{"zero", []Partial{{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.s.NewSealer()
+			var err error
+			for _, p := range tc.steps {
+				if err = w.Add(p); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, ErrChunk) {
+				t.Fatalf("got %v, want ErrChunk", err)
+			}
+		})
+	}
+	w := f.s.NewSealer()
+	w.Finish(nil)
+	if err := w.Add(p0); !errors.Is(err, ErrChunk) {
+		t.Fatalf("Add after Finish: %v", err)
+	}
+}

@@ -60,6 +60,32 @@ func (w *Sealer) seal(dst, plaintext []byte, spare bool) ([]byte, error) {
 	return dst, nil
 }
 
+// Add absorbs a chunk sealed elsewhere with SealChunk, as if Seal had
+// sealed it: its Partial must start where the message sealed so far ends
+// (chunks sealed on several goroutines are added in order). The errors are
+// those of Seal, and Tag's for a Partial that does not fit; on error the
+// Sealer is unchanged.
+func (w *Sealer) Add(p Partial) error {
+	switch {
+	case w.finished:
+		return fmt.Errorf("%w: Add after Finish", ErrChunk)
+	case p.s != w.s:
+		return fmt.Errorf("%w: partial does not belong to this Stream", ErrChunk)
+	case p.err != nil:
+		return p.err
+	case p.n == 0:
+		return nil
+	case w.partial:
+		return ErrChunk
+	case p.off != w.total:
+		return fmt.Errorf("%w: partial starts at %d, want %d (not contiguous)", ErrChunk, p.off, w.total)
+	}
+	w.acc = w.s.mulPowH(&w.wk.pc, w.acc, blocks(p.n)).xor(p.q)
+	w.total += p.n
+	w.partial = p.n%BlockSize != 0
+	return nil
+}
+
 // Finish appends the 16-byte tag of the message sealed so far to dst and
 // ends the message: later Seal calls fail. Calling Finish again appends the
 // same tag.

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func data(n int) []byte {
@@ -113,4 +117,161 @@ func TestReaderCloseEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
+}
+
+// double is the work of the Pieces tests: each byte doubled in place, the
+// piece's offset kept for emit to check the order.
+func double(p *Piece[int64]) error {
+	for i := range p.N {
+		p.Buf[i] *= 2
+	}
+	p.Out, p.Val = p.Buf[:p.N], p.Off
+	return nil
+}
+
+func TestPiecesKeepOrder(t *testing.T) {
+	for _, size := range []int{1, 1000, 65536, 1_000_003, 2_000_000} {
+		in := data(1_000_003)
+		if size < 1000 {
+			in = in[:5000]
+		}
+		for _, depth := range []int{1, 2, 5} {
+			for _, writeTo := range []bool{false, true} {
+				var next int64
+				emit := func(p *Piece[int64]) error {
+					if p.Val != next || p.Off != next {
+						t.Errorf("piece at %d emitted when %d was due", p.Val, next)
+					}
+					next += int64(p.N)
+					if p.Last != (next == int64(len(in))) {
+						t.Errorf("piece ending at %d: Last %v", next, p.Last)
+					}
+					return nil
+				}
+				p := NewPieces(bytes.NewReader(in), int64(len(in)), size, 0, depth, double, emit)
+				var out []byte
+				var err error
+				if writeTo {
+					var b bytes.Buffer
+					_, err = p.WriteTo(&b)
+					out = b.Bytes()
+				} else {
+					r := io.Reader(p)
+					if size > 1 {
+						r = iotest.HalfReader(p)
+					}
+					out, err = io.ReadAll(r)
+				}
+				p.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := bytes.Clone(in)
+				for i := range want {
+					want[i] *= 2
+				}
+				if !bytes.Equal(out, want) {
+					t.Fatalf("size %d depth %d: output differs", size, depth)
+				}
+			}
+		}
+	}
+}
+
+func TestPiecesErrors(t *testing.T) {
+	in := data(100_000)
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name string
+		src  io.Reader
+		n    int64
+		work func(*Piece[int64]) error
+		emit func(*Piece[int64]) error
+		want error
+	}{
+		{"short source", bytes.NewReader(in[:50_000]), 100_000, double, nil, ErrShortSource},
+		{"source error", io.MultiReader(bytes.NewReader(in[:50_000]), iotest.ErrReader(boom)), 100_000, double, nil, boom},
+		{"work error", bytes.NewReader(in), 100_000, func(p *Piece[int64]) error {
+			if p.Off >= 30_000 {
+				return boom
+			}
+			return double(p)
+		}, nil, boom},
+		{"emit error", bytes.NewReader(in), 100_000, double, func(p *Piece[int64]) error {
+			if p.Off >= 30_000 {
+				return boom
+			}
+			return nil
+		}, boom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPieces(tc.src, tc.n, 10_000, 0, 3, tc.work, tc.emit)
+			got, err := io.ReadAll(p)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			// Only whole, finished pieces before the failure came out.
+			if len(got)%10_000 != 0 || len(got) > 50_000 {
+				t.Fatalf("%d bytes out before the error", len(got))
+			}
+			if _, err := p.Read(make([]byte, 10)); !errors.Is(err, tc.want) {
+				t.Fatalf("error not sticky: %v", err)
+			}
+			p.Close()
+		})
+	}
+}
+
+// TestPiecesCloseStops: Close in the middle stops the reading goroutine
+// and the work, reads the source no more, and wipes every buffer.
+func TestPiecesCloseStops(t *testing.T) {
+	before := runtime.NumGoroutine()
+	src := &countingReader{r: bytes.NewReader(data(10 << 20))}
+	var bufs [][]byte
+	var mu sync.Mutex
+	work := func(p *Piece[int64]) error {
+		mu.Lock()
+		bufs = append(bufs, p.Buf)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		return double(p)
+	}
+	p := NewPieces(src, 10<<20, 64<<10, 0, 4, work, nil)
+	if _, err := io.ReadFull(p, make([]byte, 100_000)); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	read := src.n.Load()
+	time.Sleep(20 * time.Millisecond)
+	if src.n.Load() != read {
+		t.Fatal("source read after Close")
+	}
+	if _, err := p.Read(make([]byte, 10)); err == nil {
+		t.Fatal("Read after Close succeeded")
+	}
+	mu.Lock()
+	for _, b := range bufs {
+		if !bytes.Equal(b, make([]byte, len(b))) {
+			t.Fatal("a buffer was not wiped")
+		}
+	}
+	mu.Unlock()
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), before)
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

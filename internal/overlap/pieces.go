@@ -1,0 +1,200 @@
+package overlap
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// Piece is one stretch of a stream in Pieces: read from the source into
+// Buf[:N], turned in place into Out by the work function, then handed out.
+type Piece[T any] struct {
+	Buf  []byte // the whole buffer: the piece's size plus the room asked for
+	N    int    // bytes read from the source
+	Off  int64  // the piece's offset in the source
+	Last bool   // the piece ends the stream
+	Out  []byte // what the work function made of it
+	Val  T      // a result of the work function for the emit function
+
+	done chan struct{}
+	err  error
+}
+
+// Pieces reads a stream of known length in pieces on its own goroutine,
+// runs a work function on each piece on a goroutine of its own, and hands
+// the results out in order through Read and WriteTo — so that reading the
+// source, the work on several pieces, and the consumer's copy all overlap.
+// depth buffers of size+room bytes circulate, so memory stays bounded.
+//
+// Pieces are for work on data that must not outlive the stream (plaintext):
+// Close stops the goroutines, waits for them and wipes every buffer. A
+// Pieces is safe for one consumer goroutine; Close may come from another,
+// but not while Read or WriteTo runs.
+type Pieces[T any] struct {
+	work func(*Piece[T]) error
+	emit func(*Piece[T]) error
+
+	order chan *Piece[T]
+	free  chan []byte
+	stop  chan struct{}
+	done  chan struct{} // the reading goroutine ended
+	bufs  [][]byte
+
+	cur       *Piece[T]
+	rest      []byte
+	err       error // sticky: the first error, or io.EOF after the last piece
+	closeOnce sync.Once
+}
+
+// ErrShortSource means the source ended before the length Pieces was
+// promised.
+var ErrShortSource = errors.New("overlap: source ended early")
+
+// NewPieces starts reading total bytes from src in pieces of size bytes
+// (the last may be shorter; total must be above 0). work runs on each
+// piece concurrently with the others (up to depth-1 at once) and sets its
+// Out; emit runs in the consumer's goroutine on each piece in order before
+// its Out is handed out, and may extend Out within Buf's capacity. An error
+// from src, work or emit ends the stream with that error.
+func NewPieces[T any](src io.Reader, total int64, size, room, depth int, work, emit func(*Piece[T]) error) *Pieces[T] {
+	p := &Pieces[T]{
+		work: work, emit: emit,
+		order: make(chan *Piece[T], depth), free: make(chan []byte, depth),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for range depth {
+		b := make([]byte, size+room)
+		p.bufs = append(p.bufs, b)
+		p.free <- b
+	}
+	go p.read(src, total, size)
+	return p
+}
+
+func (p *Pieces[T]) read(src io.Reader, total int64, size int) {
+	defer close(p.done)
+	defer close(p.order)
+	for off := int64(0); off < total; {
+		var buf []byte
+		select {
+		case buf = <-p.free:
+		case <-p.stop:
+			return
+		}
+		n := int(min(int64(size), total-off))
+		k, err := io.ReadFull(src, buf[:n])
+		pc := &Piece[T]{Buf: buf, N: k, Off: off, Last: off+int64(n) == total, done: make(chan struct{})}
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = ErrShortSource
+		}
+		if err != nil {
+			pc.err = err
+			clear(buf[:k])
+			close(pc.done)
+		} else {
+			go func() {
+				defer close(pc.done)
+				pc.err = p.work(pc)
+			}()
+		}
+		select {
+		case p.order <- pc:
+		case <-p.stop:
+			<-pc.done
+			clear(buf)
+			return
+		}
+		if err != nil {
+			return
+		}
+		off += int64(n)
+	}
+}
+
+// next makes rest the unread output of the current piece, moving to the
+// next piece when it is used up; it returns the stream's error once there
+// is nothing more.
+func (p *Pieces[T]) next() error {
+	for len(p.rest) == 0 {
+		if p.err != nil {
+			return p.err
+		}
+		if p.cur != nil {
+			p.free <- p.cur.Buf
+			p.cur = nil
+		}
+		pc, ok := <-p.order
+		if !ok {
+			p.err = io.EOF
+			continue
+		}
+		<-pc.done
+		err := pc.err
+		if err == nil && p.emit != nil {
+			err = p.emit(pc)
+		}
+		if err != nil {
+			clear(pc.Buf)
+			p.free <- pc.Buf
+			p.err = err
+			continue
+		}
+		p.cur, p.rest = pc, pc.Out
+		if pc.Last && len(pc.Out) == 0 {
+			p.err = io.EOF
+		}
+	}
+	return nil
+}
+
+// Read copies the next output bytes into b.
+func (p *Pieces[T]) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if err := p.next(); err != nil {
+		return 0, err
+	}
+	n := copy(b, p.rest)
+	p.rest = p.rest[n:]
+	return n, nil
+}
+
+// WriteTo writes the rest of the output to w, each piece in one Write.
+func (p *Pieces[T]) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := p.next(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		k, err := w.Write(p.rest)
+		total += int64(k)
+		p.rest = p.rest[k:]
+		if err != nil {
+			p.err = err
+			return total, err
+		}
+	}
+}
+
+// Close stops reading, waits for the goroutines and wipes the buffers; the
+// source is not read after it returns. It is safe to call more than once.
+func (p *Pieces[T]) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		<-p.done
+		for pc := range p.order {
+			<-pc.done
+		}
+		for _, b := range p.bufs {
+			clear(b)
+		}
+		p.cur, p.rest = nil, nil
+		if p.err == nil {
+			p.err = io.ErrClosedPipe
+		}
+	})
+	return nil
+}
