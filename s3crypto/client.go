@@ -213,7 +213,9 @@ func (c *Client) sealedBody(sealer *format.Sealer, src io.Reader, contentLength 
 		src = withContentLength(src, *contentLength)
 	}
 	sp := spool.New(c.opts.SpoolDir, c.opts.SpoolMemory)
-	size, err = io.Copy(sp, sealer.Seal(src))
+	sealed := sealer.SealAhead(src, -1)
+	size, err = io.Copy(sp, sealed)
+	sealed.Close()
 	if err == nil {
 		plain, err = sealer.Envelope().PlaintextSize(size)
 	}

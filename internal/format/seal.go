@@ -121,43 +121,20 @@ func (s *Sealer) CiphertextSize(plaintext int64) (int64, error) {
 // sealed by one Sealer would share nonces.
 func (s *Sealer) Seal(plaintext io.Reader) io.Reader { return s.body.seal(plaintext) }
 
-// SealAhead is Seal for a plaintext of known length n (CiphertextSize(n)
-// bytes come out, and a plaintext that ends early is an error): it reads
-// the plaintext on a goroutine of its own, a piece ahead, and seals the
-// pieces on up to one goroutine per core (Config.SegmentWorkers for the
-// segmented format), so that a consumer reading small buffers — an HTTP
-// transport — gets the body at about the speed of one Seal call. Close
-// stops the goroutines and wipes the buffers; plaintext is not read after
-// it returns.
+// SealAhead is Seal for a plaintext of length n (CiphertextSize(n) bytes
+// come out; a plaintext that ends early is an error wrapping
+// overlap.ErrShortSource) or, if n is negative, for the plaintext to its
+// end. It reads the plaintext on a goroutine of its own, a piece ahead, and
+// seals pieces on up to one goroutine per core (Config.SegmentWorkers for
+// the segmented format), so that a consumer reading small buffers — an
+// HTTP transport — gets the body at about the speed of one Seal call.
+// Close stops the goroutines and wipes the buffers; the plaintext is not
+// read after it returns.
 func (s *Sealer) SealAhead(plaintext io.Reader, n int64) io.ReadCloser {
 	align := s.body.partAlign()
 	size := max(align, aheadPiece/align*align)
-	if n <= int64(size) {
-		// One piece: nothing to overlap.
-		return io.NopCloser(s.Seal(&exactly{r: plaintext, left: n}))
-	}
 	ps, workers := s.body.pieces()
 	return overlap.NewPieces(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, ps.emit)
-}
-
-// exactly reads n bytes from r, and fails if r ends before.
-type exactly struct {
-	r    io.Reader
-	left int64
-}
-
-func (e *exactly) Read(p []byte) (int, error) {
-	if e.left <= 0 {
-		return 0, io.EOF
-	}
-	n, err := e.r.Read(p[:min(int64(len(p)), e.left)])
-	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
-		err = overlap.ErrShortSource
-	} else if err == nil && e.left == 0 {
-		err = io.EOF
-	}
-	return n, err
 }
 
 func cloneDescription(d map[string]string) map[string]string {

@@ -40,8 +40,12 @@ func TestSealAheadIsSeal(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, writeTo := range []bool{false, true} {
-					r := s.SealAhead(bytes.NewReader(plain), int64(n))
+				for _, mode := range []struct{ writeTo, unknown bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+					writeTo, length := mode.writeTo, int64(n)
+					if mode.unknown {
+						length = -1
+					}
+					r := s.SealAhead(bytes.NewReader(plain), length)
 					var got []byte
 					if writeTo {
 						var b bytes.Buffer
@@ -55,7 +59,7 @@ func TestSealAheadIsSeal(t *testing.T) {
 						t.Fatal(err)
 					}
 					if !bytes.Equal(got, want) {
-						t.Fatalf("SealAhead (WriteTo %v) differs from Seal: %d bytes, want %d", writeTo, len(got), len(want))
+						t.Fatalf("SealAhead(%d) (WriteTo %v) differs from Seal: %d bytes, want %d", length, writeTo, len(got), len(want))
 					}
 				}
 				e := s.Envelope()

@@ -130,48 +130,59 @@ func double(p *Piece[int64]) error {
 }
 
 func TestPiecesKeepOrder(t *testing.T) {
-	for _, size := range []int{1, 1000, 65536, 1_000_003, 2_000_000} {
-		in := data(1_000_003)
-		if size < 1000 {
-			in = in[:5000]
+	for _, size := range []int{1, 1000, 65536, 1_000_003} {
+		lengths := []int{0, 1, 3 * size, 3*size + 1, 1_000_003}
+		if size == 1 {
+			lengths = []int{0, 1, 3, 5000}
 		}
-		for _, depth := range []int{1, 2, 5} {
-			for _, writeTo := range []bool{false, true} {
-				var next int64
-				emit := func(p *Piece[int64]) error {
-					if p.Val != next || p.Off != next {
-						t.Errorf("piece at %d emitted when %d was due", p.Val, next)
+		for _, n := range lengths {
+			for _, depth := range []int{1, 2, 5} {
+				for _, known := range []bool{true, false} {
+					for _, writeTo := range []bool{false, true} {
+						in := data(n)
+						total := int64(n)
+						if !known {
+							total = -1
+						}
+						var next int64
+						var last bool
+						emit := func(p *Piece[int64]) error {
+							if p.Val != next || p.Off != next {
+								t.Errorf("piece at %d emitted when %d was due", p.Val, next)
+							}
+							next += int64(p.N)
+							last = p.Last
+							if p.Last != (next == int64(n)) {
+								t.Errorf("piece ending at %d of %d: Last %v", next, n, p.Last)
+							}
+							return nil
+						}
+						p := NewPieces(bytes.NewReader(in), total, size, 0, depth, double, emit)
+						var out []byte
+						var err error
+						if writeTo {
+							var b bytes.Buffer
+							_, err = p.WriteTo(&b)
+							out = b.Bytes()
+						} else {
+							r := io.Reader(p)
+							if size > 1 {
+								r = iotest.HalfReader(p)
+							}
+							out, err = io.ReadAll(r)
+						}
+						p.Close()
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := bytes.Clone(in)
+						for i := range want {
+							want[i] *= 2
+						}
+						if !bytes.Equal(out, want) || !last {
+							t.Fatalf("size %d, %d bytes, depth %d, known %v: output differs or no last piece", size, n, depth, known)
+						}
 					}
-					next += int64(p.N)
-					if p.Last != (next == int64(len(in))) {
-						t.Errorf("piece ending at %d: Last %v", next, p.Last)
-					}
-					return nil
-				}
-				p := NewPieces(bytes.NewReader(in), int64(len(in)), size, 0, depth, double, emit)
-				var out []byte
-				var err error
-				if writeTo {
-					var b bytes.Buffer
-					_, err = p.WriteTo(&b)
-					out = b.Bytes()
-				} else {
-					r := io.Reader(p)
-					if size > 1 {
-						r = iotest.HalfReader(p)
-					}
-					out, err = io.ReadAll(r)
-				}
-				p.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := bytes.Clone(in)
-				for i := range want {
-					want[i] *= 2
-				}
-				if !bytes.Equal(out, want) {
-					t.Fatalf("size %d depth %d: output differs", size, depth)
 				}
 			}
 		}

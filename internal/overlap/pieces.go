@@ -38,7 +38,8 @@ type Pieces[T any] struct {
 	free  chan []byte
 	stop  chan struct{}
 	done  chan struct{} // the reading goroutine ended
-	bufs  [][]byte
+	mu    sync.Mutex
+	bufs  [][]byte // every buffer made, to wipe on Close
 
 	cur       *Piece[T]
 	rest      []byte
@@ -51,7 +52,9 @@ type Pieces[T any] struct {
 var ErrShortSource = errors.New("overlap: source ended early")
 
 // NewPieces starts reading total bytes from src in pieces of size bytes
-// (the last may be shorter; total must be above 0). work runs on each
+// (the last may be shorter), or, if total is negative, src to its end
+// (the last piece is then found by reading one byte ahead; a src with
+// nothing in it makes one empty piece). work runs on each
 // piece concurrently with the others (up to depth-1 at once) and sets its
 // Out; emit runs in the consumer's goroutine on each piece in order before
 // its Out is handed out, and may extend Out within Buf's capacity. An error
@@ -62,34 +65,66 @@ func NewPieces[T any](src io.Reader, total int64, size, room, depth int, work, e
 		order: make(chan *Piece[T], depth), free: make(chan []byte, depth),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	// Buffers are made as the reading needs them: a short stream takes one.
 	for range depth {
-		b := make([]byte, size+room)
-		p.bufs = append(p.bufs, b)
-		p.free <- b
+		p.free <- nil
 	}
-	go p.read(src, total, size)
+	go p.read(src, total, size, room)
 	return p
 }
 
-func (p *Pieces[T]) read(src io.Reader, total int64, size int) {
+func (p *Pieces[T]) read(src io.Reader, total int64, size, room int) {
 	defer close(p.done)
 	defer close(p.order)
-	for off := int64(0); off < total; {
+	var peek [1]byte
+	peeked := false
+	for off := int64(0); ; {
 		var buf []byte
 		select {
 		case buf = <-p.free:
 		case <-p.stop:
 			return
 		}
-		n := int(min(int64(size), total-off))
-		k, err := io.ReadFull(src, buf[:n])
-		pc := &Piece[T]{Buf: buf, N: k, Off: off, Last: off+int64(n) == total, done: make(chan struct{})}
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
+		if buf == nil {
+			n := size
+			if total >= 0 {
+				n = int(min(int64(size), total))
+			}
+			buf = make([]byte, n+room)
+			p.mu.Lock()
+			p.bufs = append(p.bufs, buf)
+			p.mu.Unlock()
+		}
+		n, k, last := size, 0, false
+		if total >= 0 {
+			n = int(min(int64(size), total-off))
+			last = off+int64(n) == total
+		}
+		if peeked {
+			buf[0], k = peek[0], 1
+		}
+		m, err := io.ReadFull(src, buf[k:n])
+		k += m
+		switch {
+		case total < 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
+			// The stream ends in this piece.
+			last, err = true, nil
+		case total < 0 && err == nil:
+			// A full piece ends the stream if nothing follows it.
+			var j int
+			j, err = io.ReadFull(src, peek[:])
+			peeked = j == 1
+			if err == io.EOF {
+				last, err = true, nil
+			}
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
 			err = ErrShortSource
 		}
+		pc := &Piece[T]{Buf: buf, N: k, Off: off, Last: last, done: make(chan struct{})}
 		if err != nil {
 			pc.err = err
 			clear(buf[:k])
+			clear(peek[:])
 			close(pc.done)
 		} else {
 			go func() {
@@ -102,12 +137,13 @@ func (p *Pieces[T]) read(src io.Reader, total int64, size int) {
 		case <-p.stop:
 			<-pc.done
 			clear(buf)
+			clear(peek[:])
 			return
 		}
-		if err != nil {
+		if err != nil || last {
 			return
 		}
-		off += int64(n)
+		off += int64(k)
 	}
 }
 
