@@ -50,9 +50,14 @@
 // and no envelope.
 //
 // Each PUT and each GET runs in a fresh child process (this program run as
-// "compare op ..."), so that its peak RSS (getrusage ru_maxrss of the child)
-// is that operation's alone; the time is measured inside the child, around
-// the operation only (not process start or client construction).
+// "compare op ..."), so that its peak RSS is that operation's alone; the
+// time is measured inside the child, around the operation only (not process
+// start or client construction). The peak RSS is the child's VmHWM
+// (/proc/self/status), read when the operation ends, not the ru_maxrss that
+// waiting for the child returns: Linux carries into ru_maxrss the high-water
+// mark of the memory the process replaced at exec, and Go starts children
+// with vfork semantics (CLONE_VM), so that memory is this parent's, and every
+// child's ru_maxrss would be at least the parent's own peak.
 package main
 
 import (
@@ -155,6 +160,8 @@ type opResult struct {
 	Seconds float64 `json:"seconds"`
 	Bytes   int64   `json:"bytes"`
 	Digest  string  `json:"digest,omitempty"`
+	// PeakRSSKiB is the child's VmHWM when the operation ended.
+	PeakRSSKiB int64 `json:"peak_rss_kib"`
 }
 
 func runOp(args []string) error {
@@ -206,16 +213,35 @@ func runOp(args []string) error {
 	default:
 		return fmt.Errorf("op: unknown -op %q", *op)
 	}
+	if res.PeakRSSKiB, err = peakRSS(); err != nil {
+		return err
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// peakRSS returns this process's peak resident set size in KiB: VmHWM, the
+// high-water mark of its own memory since exec.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS (VmHWM in /proc/self/status is needed: Linux): %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("peak RSS: bad VmHWM line %q", line)
+			}
+			return kib, nil
+		}
+	}
+	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
 }
 
 // ---- parent ----
 
-// measurement is one child's result and its peak RSS.
-type measurement struct {
-	opResult
-	MaxRSSKiB int64
-}
+// measurement is one child's result.
+type measurement struct{ opResult }
 
 // child runs one operation in a fresh process.
 func child(self string, args ...string) (measurement, error) {
@@ -230,11 +256,9 @@ func child(self string, args ...string) (measurement, error) {
 	if err := json.Unmarshal(stdout.Bytes(), &m.opResult); err != nil {
 		return m, fmt.Errorf("compare op %s: bad output %q: %w", strings.Join(args, " "), stdout.String(), err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return m, errors.New("no rusage for the child (ru_maxrss is needed: Linux)")
+	if m.PeakRSSKiB <= 0 {
+		return m, fmt.Errorf("compare op %s: no peak RSS in %q", strings.Join(args, " "), stdout.String())
 	}
-	m.MaxRSSKiB = ru.Maxrss // kilobytes on Linux
 	return m, nil
 }
 
@@ -382,7 +406,7 @@ func runParent(args []string) error {
 					return fmt.Errorf("DeleteObject %s/%s: %w", bucket, key, err)
 				}
 				log.Printf("%s %s: PUT %.2f s, %.0f MiB; GET %.2f s, %.0f MiB", xfer.FormatSize(size), client,
-					put.Seconds, mib(put.MaxRSSKiB), get.Seconds, mib(get.MaxRSSKiB))
+					put.Seconds, mib(put.PeakRSSKiB), get.Seconds, mib(get.PeakRSSKiB))
 				puts, gets = append(puts, put), append(gets, get)
 			}
 			rows = append(rows, row{
@@ -519,7 +543,7 @@ func medianSeconds(ms []measurement) float64 {
 func maxRSS(ms []measurement) float64 {
 	var m int64
 	for _, x := range ms {
-		m = max(m, x.MaxRSSKiB)
+		m = max(m, x.PeakRSSKiB)
 	}
 	return mib(m)
 }
