@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -73,6 +74,45 @@ func TestInOrderReorders(t *testing.T) {
 	}
 	if o.held != 0 {
 		t.Errorf("%d bytes still counted as held", o.held)
+	}
+}
+
+// TestInOrderConcurrent writes as the SDK's Downloader does: each of
+// several goroutines streams its own parts in pieces, at once.
+func TestInOrderConcurrent(t *testing.T) {
+	const size, part, workers = 1 << 20, 64 << 10, 4
+	data, _ := io.ReadAll(NewGen(2, size))
+	h := NewCRC()
+	o := newInOrder(h, size)
+	parts := make(chan int64, size/part)
+	for off := int64(0); off < size; off += part {
+		parts <- off
+	}
+	close(parts)
+	var wg sync.WaitGroup
+	for w := range workers {
+		r := mrand.New(mrand.NewPCG(uint64(w), 3))
+		wg.Go(func() {
+			for start := range parts {
+				for off := start; off < start+part; {
+					end := min(off+1+r.Int64N(5000), start+part)
+					if _, err := o.WriteAt(data[off:end], off); err != nil {
+						t.Error(err)
+						return
+					}
+					off = end
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n, err := o.done(); err != nil || n != size {
+		t.Fatalf("done() = %d, %v; want %d", n, err, size)
+	}
+	want := NewCRC()
+	want.Write(data)
+	if h.Sum32() != want.Sum32() {
+		t.Error("the digest of the bytes passed on is not the digest of the bytes written")
 	}
 }
 
