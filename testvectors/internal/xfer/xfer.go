@@ -24,11 +24,12 @@
 // the one built against the same aws-sdk-go-v2 and service/s3 versions as
 // the rest of this module, so adding it moved no other dependency.
 //
-// Every client uses the same *s3.Client, with the SDK's default settings: in
-// particular a CRC32 checksum of each part sent (RequestChecksumCalculation
-// WhenSupported), and, over plain HTTP, a SHA-256 of each request's payload
-// for SigV4. The SDK's Uploader also names CRC32 on CreateMultipartUpload;
-// s3crypto's Uploader names no algorithm unless the caller does.
+// Every client uses the same *s3.Client, with the SDK's default settings, so
+// over plain HTTP every request's payload is hashed (SHA-256) for SigV4. Each
+// Uploader keeps its own default for checksums, as a user gets them (seen on
+// the wire against versitygw): the SDK's names CRC32 on
+// CreateMultipartUpload and sends a CRC32 with every part; s3crypto's sends
+// none unless the caller sets ChecksumAlgorithm.
 package xfer
 
 import (
