@@ -1,47 +1,63 @@
 // Command compare measures this library against AWS's S3 Encryption Client
-// for Go v4.0.0 (github.com/aws/amazon-s3-encryption-client-go/v4) on the
-// same objects, through the same S3 server and the same KMS server, in one
-// run: wall time and peak RSS of a PUT and of a GET of each object, and
-// prints a Markdown table with the machine it ran on (issue 6,
-// BENCHMARKS.md).
-//
-//	cd testvectors && go run ./cmd/compare                 # 256 MiB and 1 GiB
-//	cd testvectors && go run ./cmd/compare -sizes 16MiB    # a smoke test
+// for Go v4.0.0 (github.com/aws/amazon-s3-encryption-client-go/v4), and
+// against the SDK's own unencrypted transfer manager, on the same objects,
+// through the same S3 server and the same KMS server, in one run: wall time
+// and peak RSS of a PUT and of a GET of each object. It prints Markdown
+// tables with the machine it ran on (issues 6 and 15, BENCHMARKS.md).
 //
 // The servers are the tests' (versitygw and local-kms, see ../../README.md):
 // S3ENVELOPE_S3_ENDPOINT, S3ENVELOPE_S3_ACCESS_KEY, S3ENVELOPE_S3_SECRET_KEY,
-// S3ENVELOPE_S3_REGION, S3ENVELOPE_KMS_ENDPOINT, S3ENVELOPE_KMS_REGION. The
-// command creates its own bucket and KMS key, and removes the bucket (with
-// every object) and schedules the key's deletion when it ends.
+// S3ENVELOPE_S3_REGION, S3ENVELOPE_KMS_ENDPOINT, S3ENVELOPE_KMS_REGION.
+// ./scripts/test exec starts them and runs a command with them set, from
+// the repository root:
 //
-// What is compared, for each size and client:
+//	./scripts/test exec go -C testvectors run ./cmd/compare                # 256 MiB and 1 GiB
+//	./scripts/test exec go -C testvectors run ./cmd/compare -sizes 16MiB   # a smoke test
 //
-//   - s3envelope: s3crypto.Client with its defaults (format V3 under
-//     RequireEncryptRequireDecrypt) and keyring.NewKMS; PUT is
-//     s3crypto.Uploader.Upload with the default PartSize and Concurrency (a
-//     multipart upload), GET is s3crypto.Downloader.Download (parallel ranged
-//     GETs; the V3 body is spooled, verified, then released).
+// The command creates its own bucket and KMS key, and removes the bucket
+// (with every object) and schedules the key's deletion when it ends.
+//
+// The clients (-clients; package ../../internal/xfer says more):
+//
+//   - s3envelope-v3 and s3envelope-segmented: s3crypto.Client writing that
+//     format with keyring.NewKMS; PUT is s3crypto.Uploader.Upload (a
+//     multipart upload), GET is s3crypto.Downloader.Download (parallel
+//     ranged GETs; a V3 body is spooled, verified, then released, a
+//     segmented one released segment by segment as each verifies).
 //   - aws: AWS's v4.0.0 client.New with a KMS keyring and its defaults (V3
 //     under REQUIRE_ENCRYPT_REQUIRE_DECRYPT); PUT is its PutObject (one
 //     request; it reads the whole plaintext into memory and writes the
 //     ciphertext to a temporary file), GET is its GetObject (it reads the
 //     whole ciphertext into memory and opens it there) with the body read to
 //     the end.
+//   - sdk-manager: aws-sdk-go-v2's feature/s3/manager Uploader and
+//     Downloader storing the plaintext unencrypted: what encryption costs is
+//     measured against it. Its Downloader writes to an io.WriterAt; the
+//     bytes are passed on in order to the digest as they arrive.
 //
-// Both get the same S3 client settings and the same body: a deterministic
-// ChaCha8 stream (math/rand/v2) that is seekable, because AWS's PutObject
-// needs to learn the body's length by seeking (a plain io.Reader of unknown
-// length does not work there); the seekable body also tells the Uploader the
-// size. PUT time includes generating the body; GET time includes computing
-// the CRC-32C of what is read (hardware-assisted and cheap, so that the
-// clients dominate), which the parent then compares with the generated
-// input's. Both costs are the same for the two clients and are printed on
-// their own.
+// Ours and the SDK's Uploader and Downloader get the same -part-size and
+// -concurrency (default 8 MiB and 5, ours' defaults; the SDK's own default
+// part is 5 MiB). All get the same S3 client settings and the same body: a
+// deterministic ChaCha8 stream (math/rand/v2) that is seekable, because
+// AWS's PutObject needs to learn the body's length by seeking (a plain
+// io.Reader of unknown length does not work there); the seekable body also
+// tells the Uploaders the size. PUT time includes generating the body; GET
+// time includes computing the CRC-32C of what is read (hardware-assisted and
+// cheap, so that the clients dominate), which the parent then compares with
+// the generated input's. Both costs are the same for every client and are
+// printed on their own. After each PUT the parent checks what is stored:
+// the client's format and length, or for sdk-manager the plaintext's length
+// and no envelope.
 //
 // Each PUT and each GET runs in a fresh child process (this program run as
-// "compare op ..."), so that its peak RSS (getrusage ru_maxrss of the child)
-// is that operation's alone; the time is measured inside the child, around
-// the operation only (not process start or client construction).
+// "compare op ..."), so that its peak RSS is that operation's alone; the
+// time is measured inside the child, around the operation only (not process
+// start or client construction). The peak RSS is the child's VmHWM
+// (/proc/self/status), read when the operation ends, not the ru_maxrss that
+// waiting for the child returns: Linux carries into ru_maxrss the high-water
+// mark of the memory the process replaced at exec, and Go starts children
+// with vfork semantics (CLONE_VM), so that memory is this parent's, and every
+// child's ru_maxrss would be at least the parent's own peak.
 package main
 
 import (
@@ -49,16 +65,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log"
-	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -73,24 +86,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	v4client "github.com/aws/amazon-s3-encryption-client-go/v4/client"
-	v4materials "github.com/aws/amazon-s3-encryption-client-go/v4/materials"
-
-	"github.com/s3envelope/s3envelope/keyring"
-	"github.com/s3envelope/s3envelope/materials"
-	"github.com/s3envelope/s3envelope/s3crypto"
+	"github.com/s3envelope/s3envelope/testvectors/internal/xfer"
 )
-
-const (
-	clientLib = "s3envelope"
-	clientAWS = "aws"
-)
-
-// clientLabel is how the table names each client.
-var clientLabel = map[string]string{
-	clientLib: "s3envelope (Uploader / Downloader)",
-	clientAWS: "AWS S3EC Go v4.0.0 (PutObject / GetObject)",
-}
 
 func main() {
 	log.SetFlags(0)
@@ -113,7 +110,7 @@ type env struct {
 	kmsEndpoint, kmsRegion                     string
 }
 
-const runHint = "run ./scripts/test once, or start versitygw and localkms and set S3ENVELOPE_S3_* and S3ENVELOPE_KMS_* as it does"
+const runHint = "run it under ./scripts/test exec, which starts versitygw and localkms and sets S3ENVELOPE_S3_* and S3ENVELOPE_KMS_*"
 
 func loadEnv() (env, error) {
 	e := env{
@@ -136,8 +133,8 @@ func loadEnv() (env, error) {
 	return e, nil
 }
 
-// newS3 returns a plain S3 client for the server; both clients wrap one made
-// here, with the same settings.
+// newS3 returns a plain S3 client for the server; every client uses one
+// made here, with the same settings.
 func newS3(e env) *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(e.s3Endpoint),
@@ -156,73 +153,6 @@ func newKMS(e env) *kms.Client {
 	})
 }
 
-// ---- the body ----
-
-// genBlock is the unit in which the body is generated: block i is the
-// ChaCha8 stream seeded with (seed, i), so any offset can be reached.
-const genBlock = 64 << 10
-
-// gen is size deterministic pseudo-random bytes, readable and seekable.
-type gen struct {
-	seed      uint64
-	size, off int64
-	blk       int64 // the block in buf, or -1
-	buf       []byte
-}
-
-func newGen(seed uint64, size int64) *gen {
-	return &gen{seed: seed, size: size, blk: -1, buf: make([]byte, genBlock)}
-}
-
-func (g *gen) fill(blk int64) {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[0:], g.seed)
-	binary.LittleEndian.PutUint64(s[8:], uint64(blk))
-	c := mrand.NewChaCha8(s)
-	c.Read(g.buf)
-	g.blk = blk
-}
-
-func (g *gen) Read(p []byte) (int, error) {
-	if g.off >= g.size {
-		return 0, io.EOF
-	}
-	n := 0
-	for n < len(p) && g.off < g.size {
-		if blk := g.off / genBlock; blk != g.blk {
-			g.fill(blk)
-		}
-		i := int(g.off % genBlock)
-		end := genBlock
-		if left := g.size - g.off; left < int64(genBlock-i) {
-			end = i + int(left)
-		}
-		k := copy(p[n:], g.buf[i:end])
-		n += k
-		g.off += int64(k)
-	}
-	return n, nil
-}
-
-func (g *gen) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = g.off + offset
-	case io.SeekEnd:
-		abs = g.size + offset
-	default:
-		return 0, errors.New("gen: bad whence")
-	}
-	if abs < 0 {
-		return 0, errors.New("gen: negative offset")
-	}
-	g.off = abs
-	return abs, nil
-}
-
 // ---- child: one operation ----
 
 // opResult is what a child reports on its standard output.
@@ -230,17 +160,21 @@ type opResult struct {
 	Seconds float64 `json:"seconds"`
 	Bytes   int64   `json:"bytes"`
 	Digest  string  `json:"digest,omitempty"`
+	// PeakRSSKiB is the child's VmHWM when the operation ended.
+	PeakRSSKiB int64 `json:"peak_rss_kib"`
 }
 
 func runOp(args []string) error {
 	fs := flag.NewFlagSet("compare op", flag.ExitOnError)
-	client := fs.String("client", "", "s3envelope or aws")
+	client := fs.String("client", "", "one of "+strings.Join(xfer.Names, ", "))
 	op := fs.String("op", "", "put or get")
 	size := fs.Int64("size", 0, "plaintext bytes (put)")
 	seed := fs.Uint64("seed", 1, "body seed (put)")
 	bucket := fs.String("bucket", "", "bucket")
 	key := fs.String("key", "", "object key")
 	kmsKey := fs.String("kms-key", "", "KMS key ARN")
+	partSize := fs.Int64("part-size", xfer.DefaultPartSize, "bytes per part and per ranged GET")
+	concurrency := fs.Int("concurrency", xfer.DefaultConcurrency, "parts or ranged GETs in flight")
 	fs.Parse(args)
 	if *bucket == "" || *key == "" || *kmsKey == "" {
 		return errors.New("op: -bucket, -key and -kms-key are required")
@@ -249,97 +183,65 @@ func runOp(args []string) error {
 	if err != nil {
 		return err
 	}
-	s3c, kc := newS3(e), newKMS(e)
+	c, err := xfer.New(*client, xfer.Servers{S3: newS3(e), KMS: newKMS(e), KMSKey: *kmsKey},
+		xfer.Options{PartSize: *partSize, Concurrency: *concurrency})
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
-	get := &s3.GetObjectInput{Bucket: bucket, Key: key}
-	put := &s3.PutObjectInput{Bucket: bucket, Key: key, Body: newGen(*seed, *size)}
 	var res opResult
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-
-	switch *client {
-	case clientLib:
-		kr, err := keyring.NewKMS(kc, *kmsKey)
+	switch *op {
+	case "put":
+		body := xfer.NewGen(*seed, *size)
+		start := time.Now()
+		err := c.Upload(ctx, *bucket, *key, body)
+		res.Seconds = time.Since(start).Seconds()
 		if err != nil {
 			return err
 		}
-		p := materials.NewProvider(kr)
-		c, err := s3crypto.New(s3c, p) // defaults: V3, RequireEncryptRequireDecrypt
+		res.Bytes = *size
+	case "get":
+		h := xfer.NewCRC()
+		start := time.Now()
+		n, err := c.Download(ctx, *bucket, *key, h)
+		res.Seconds = time.Since(start).Seconds()
 		if err != nil {
 			return err
 		}
-		switch *op {
-		case "put":
-			up := s3crypto.NewUploader(c) // default PartSize and Concurrency
-			start := time.Now()
-			out, err := up.Upload(ctx, put)
-			res.Seconds = time.Since(start).Seconds()
-			if err != nil {
-				return err
-			}
-			res.Bytes = out.Size
-		case "get":
-			d := s3crypto.NewDownloader(c) // default PartSize and Concurrency
-			start := time.Now()
-			n, err := d.Download(ctx, h, get)
-			res.Seconds = time.Since(start).Seconds()
-			if err != nil {
-				return err
-			}
-			res.Bytes = n
-			res.Digest = hex.EncodeToString(h.Sum(nil))
-		default:
-			return fmt.Errorf("op: unknown -op %q", *op)
-		}
-	case clientAWS:
-		cmm, err := v4materials.NewCryptographicMaterialsManager(v4materials.NewKmsKeyring(kc, *kmsKey))
-		if err != nil {
-			return err
-		}
-		c, err := v4client.New(s3c, cmm, func(o *v4client.EncryptionClientOptions) {
-			o.Logger = log.New(io.Discard, "", 0) // defaults otherwise: V3, REQUIRE_ENCRYPT_REQUIRE_DECRYPT
-		})
-		if err != nil {
-			return err
-		}
-		switch *op {
-		case "put":
-			start := time.Now()
-			_, err := c.PutObject(ctx, put)
-			res.Seconds = time.Since(start).Seconds()
-			if err != nil {
-				return err
-			}
-			res.Bytes = *size
-		case "get":
-			start := time.Now()
-			out, err := c.GetObject(ctx, get)
-			if err != nil {
-				return err
-			}
-			n, err := io.Copy(h, out.Body)
-			out.Body.Close()
-			res.Seconds = time.Since(start).Seconds()
-			if err != nil {
-				return err
-			}
-			res.Bytes = n
-			res.Digest = hex.EncodeToString(h.Sum(nil))
-		default:
-			return fmt.Errorf("op: unknown -op %q", *op)
-		}
+		res.Bytes = n
+		res.Digest = hex.EncodeToString(h.Sum(nil))
 	default:
-		return fmt.Errorf("op: unknown -client %q", *client)
+		return fmt.Errorf("op: unknown -op %q", *op)
+	}
+	if res.PeakRSSKiB, err = peakRSS(); err != nil {
+		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
+// peakRSS returns this process's peak resident set size in KiB: VmHWM, the
+// high-water mark of its own memory since exec.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS (VmHWM in /proc/self/status is needed: Linux): %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("peak RSS: bad VmHWM line %q", line)
+			}
+			return kib, nil
+		}
+	}
+	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
+}
+
 // ---- parent ----
 
-// measurement is one child's result and its peak RSS.
-type measurement struct {
-	opResult
-	MaxRSSKiB int64
-}
+// measurement is one child's result.
+type measurement struct{ opResult }
 
 // child runs one operation in a fresh process.
 func child(self string, args ...string) (measurement, error) {
@@ -354,11 +256,9 @@ func child(self string, args ...string) (measurement, error) {
 	if err := json.Unmarshal(stdout.Bytes(), &m.opResult); err != nil {
 		return m, fmt.Errorf("compare op %s: bad output %q: %w", strings.Join(args, " "), stdout.String(), err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return m, errors.New("no rusage for the child (ru_maxrss is needed: Linux)")
+	if m.PeakRSSKiB <= 0 {
+		return m, fmt.Errorf("compare op %s: no peak RSS in %q", strings.Join(args, " "), stdout.String())
 	}
-	m.MaxRSSKiB = ru.Maxrss // kilobytes on Linux
 	return m, nil
 }
 
@@ -371,17 +271,21 @@ type row struct {
 	putRSSMiB, getRSSMiB float64
 }
 
+const defaultSizes = "256MiB,1GiB"
+
 func runParent(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
-	sizesFlag := fs.String("sizes", "256MiB,1GiB", "comma-separated object sizes (bytes, or with KiB, MiB, GiB)")
-	clientsFlag := fs.String("clients", clientLib+","+clientAWS, "comma-separated clients: "+clientLib+", "+clientAWS)
+	sizesFlag := fs.String("sizes", defaultSizes, "comma-separated object sizes (bytes, or with KiB, MiB, GiB)")
+	clientsFlag := fs.String("clients", strings.Join(xfer.Names, ","), "comma-separated clients: "+strings.Join(xfer.Names, ", "))
 	runs := fs.Int("runs", 1, "runs per size and client (the median time and the largest peak RSS are shown)")
 	seed := fs.Uint64("seed", 1, "seed of the generated bodies")
+	partSizeFlag := fs.String("part-size", xfer.FormatSize(xfer.DefaultPartSize), "bytes per part and per ranged GET, for "+xfer.SDKManager+" and s3envelope's Uploader and Downloader")
+	concurrency := fs.Int("concurrency", xfer.DefaultConcurrency, "parts or ranged GETs in flight, for "+xfer.SDKManager+" and s3envelope's Uploader and Downloader")
 	fs.Parse(args)
 
 	var sizes []int64
 	for s := range strings.SplitSeq(*sizesFlag, ",") {
-		n, err := parseSize(strings.TrimSpace(s))
+		n, err := xfer.ParseSize(strings.TrimSpace(s))
 		if err != nil {
 			return err
 		}
@@ -389,12 +293,19 @@ func runParent(args []string) error {
 	}
 	clients := strings.Split(*clientsFlag, ",")
 	for _, c := range clients {
-		if _, ok := clientLabel[c]; !ok {
-			return fmt.Errorf("unknown client %q", c)
+		if _, ok := xfer.Label[c]; !ok {
+			return fmt.Errorf("unknown client %q (want some of %s)", c, strings.Join(xfer.Names, ", "))
 		}
 	}
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
+	}
+	partSize, err := xfer.ParseSize(*partSizeFlag)
+	if err != nil {
+		return err
+	}
+	if partSize < 5<<20 || *concurrency < 1 {
+		return errors.New("-part-size must be at least 5 MiB (S3's smallest part) and -concurrency at least 1")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -446,55 +357,56 @@ func runParent(args []string) error {
 	for _, size := range sizes {
 		// The expected digest, and what generating and hashing cost alone.
 		start := time.Now()
-		if _, err := io.Copy(io.Discard, newGen(*seed, size)); err != nil {
+		if _, err := io.Copy(io.Discard, xfer.NewGen(*seed, size)); err != nil {
 			return err
 		}
 		genS := time.Since(start).Seconds()
-		h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-		if _, err := io.Copy(h, newGen(*seed, size)); err != nil {
+		want, err := xfer.Digest(*seed, size)
+		if err != nil {
 			return err
 		}
-		want := hex.EncodeToString(h.Sum(nil))
 		buf := make([]byte, min(size, 64<<20))
-		io.ReadFull(newGen(*seed, size), buf)
+		io.ReadFull(xfer.NewGen(*seed, size), buf)
+		h := xfer.NewCRC()
 		start = time.Now()
-		h.Reset()
 		for left := size; left > 0; left -= int64(len(buf)) {
 			h.Write(buf[:min(left, int64(len(buf)))])
 		}
 		baselines[size] = baseline{genS, time.Since(start).Seconds()}
+		buf = nil
 
 		for _, client := range clients {
 			var puts, gets []measurement
 			for r := range *runs {
 				key := fmt.Sprintf("%s-%d-%d", client, size, r)
-				common := []string{"-client", client, "-bucket", bucket, "-key", key, "-kms-key", keyARN}
+				common := []string{"-client", client, "-bucket", bucket, "-key", key, "-kms-key", keyARN,
+					"-part-size", strconv.FormatInt(partSize, 10), "-concurrency", strconv.Itoa(*concurrency)}
 				// Each operation starts with no dirty pages left by the
 				// one before (the server's object, AWS's temporary
 				// file, the Downloader's spool).
 				syscall.Sync()
-				log.Printf("%s %s: PUT (run %d/%d)", formatSize(size), client, r+1, *runs)
+				log.Printf("%s %s: PUT (run %d/%d)", xfer.FormatSize(size), client, r+1, *runs)
 				put, err := child(self, append(common, "-op", "put", "-size", strconv.FormatInt(size, 10), "-seed", strconv.FormatUint(*seed, 10))...)
 				if err != nil {
 					return err
 				}
-				if err := checkStored(ctx, s3c, bucket, key, size); err != nil {
-					return fmt.Errorf("%s %s: %w", formatSize(size), client, err)
+				if err := xfer.CheckStored(ctx, s3c, client, bucket, key, size); err != nil {
+					return fmt.Errorf("%s %s: %w", xfer.FormatSize(size), client, err)
 				}
 				syscall.Sync()
-				log.Printf("%s %s: GET (run %d/%d)", formatSize(size), client, r+1, *runs)
+				log.Printf("%s %s: GET (run %d/%d)", xfer.FormatSize(size), client, r+1, *runs)
 				get, err := child(self, append(common, "-op", "get")...)
 				if err != nil {
 					return err
 				}
 				if get.Bytes != size || get.Digest != want {
-					return fmt.Errorf("%s %s: GET returned %d bytes with CRC-32C %s; want %d bytes with %s", formatSize(size), client, get.Bytes, get.Digest, size, want)
+					return fmt.Errorf("%s %s: GET returned %d bytes with CRC-32C %s; want %d bytes with %s", xfer.FormatSize(size), client, get.Bytes, get.Digest, size, want)
 				}
 				if _, err := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
 					return fmt.Errorf("DeleteObject %s/%s: %w", bucket, key, err)
 				}
-				log.Printf("%s %s: PUT %.2f s, %.0f MiB; GET %.2f s, %.0f MiB", formatSize(size), client,
-					put.Seconds, mib(put.MaxRSSKiB), get.Seconds, mib(get.MaxRSSKiB))
+				log.Printf("%s %s: PUT %.2f s, %.0f MiB; GET %.2f s, %.0f MiB", xfer.FormatSize(size), client,
+					put.Seconds, mib(put.PeakRSSKiB), get.Seconds, mib(get.PeakRSSKiB))
 				puts, gets = append(puts, put), append(gets, get)
 			}
 			rows = append(rows, row{
@@ -510,28 +422,31 @@ func runParent(args []string) error {
 	defer w.Flush()
 	fmt.Fprintf(w, "Machine: %s\n\n", machine())
 	fmt.Fprintf(w, "Servers: versitygw (posix backend, %s) and local-kms (%s), on loopback; ", e.s3Endpoint, e.kmsEndpoint)
-	fmt.Fprintf(w, "%d run(s) per size and client (median time, largest peak RSS).\n\n", *runs)
-	fmt.Fprintf(w, "Command: `cd testvectors && go run ./cmd/compare")
-	if *sizesFlag != "256MiB,1GiB" {
+	fmt.Fprintf(w, "%d run(s) per size and client (median time, largest peak RSS); ", *runs)
+	fmt.Fprintf(w, "Uploader and Downloader part size %s, concurrency %d.\n\n", xfer.FormatSize(partSize), *concurrency)
+	fmt.Fprintf(w, "Command: `./scripts/test exec go -C testvectors run ./cmd/compare")
+	if *sizesFlag != defaultSizes {
 		fmt.Fprintf(w, " -sizes %s", *sizesFlag)
+	}
+	if *clientsFlag != strings.Join(xfer.Names, ",") {
+		fmt.Fprintf(w, " -clients %s", *clientsFlag)
 	}
 	if *runs != 1 {
 		fmt.Fprintf(w, " -runs %d", *runs)
 	}
+	if partSize != xfer.DefaultPartSize {
+		fmt.Fprintf(w, " -part-size %s", *partSizeFlag)
+	}
+	if *concurrency != xfer.DefaultConcurrency {
+		fmt.Fprintf(w, " -concurrency %d", *concurrency)
+	}
 	fmt.Fprintf(w, "`\n\n")
-	fmt.Fprintln(w, "| size | client | PUT s | PUT peak RSS MiB | GET s | GET peak RSS MiB |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| size | client | PUT s | PUT MB/s | PUT peak RSS MiB | GET s | GET MB/s | GET peak RSS MiB |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %.2f | %.0f | %.2f | %.0f |\n", formatSize(r.size), clientLabel[r.client], r.putS, r.putRSSMiB, r.getS, r.getRSSMiB)
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f |\n", xfer.FormatSize(r.size), xfer.Label[r.client],
+			r.putS, mbps(r.size, r.putS), r.putRSSMiB, r.getS, mbps(r.size, r.getS), r.getRSSMiB)
 	}
-	if !slices.Contains(clients, clientLib) || !slices.Contains(clients, clientAWS) {
-		return nil
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "s3envelope against AWS (AWS ÷ s3envelope: above 1 is s3envelope faster or smaller):")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| size | PUT time | PUT peak RSS | GET time | GET peak RSS |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
 	find := func(size int64, client string) row {
 		for _, r := range rows {
 			if r.size == size && r.client == client {
@@ -540,21 +455,50 @@ func runParent(args []string) error {
 		}
 		panic("no row")
 	}
-	for _, size := range sizes {
-		lib, a := find(size, clientLib), find(size, clientAWS)
-		fmt.Fprintf(w, "| %s | %.2f× | %.1f× | %.2f× | %.1f× |\n", formatSize(size),
-			a.putS/lib.putS, a.putRSSMiB/lib.putRSSMiB, a.getS/lib.getS, a.getRSSMiB/lib.getRSSMiB)
+
+	if slices.Contains(clients, xfer.SDKManager) {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Encrypted against unencrypted ("+xfer.SDKManager+"): throughput encrypted ÷ unencrypted (1 is no cost; 0.80 is 20% slower), peak RSS encrypted ÷ unencrypted:")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| size | client | PUT throughput | GET throughput | PUT peak RSS | GET peak RSS |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+		for _, size := range sizes {
+			plain := find(size, xfer.SDKManager)
+			for _, client := range clients {
+				if client == xfer.SDKManager {
+					continue
+				}
+				r := find(size, client)
+				fmt.Fprintf(w, "| %s | %s | %.2f× | %.2f× | %.1f× | %.1f× |\n", xfer.FormatSize(size), xfer.Label[client],
+					plain.putS/r.putS, plain.getS/r.getS, r.putRSSMiB/plain.putRSSMiB, r.getRSSMiB/plain.getRSSMiB)
+			}
+		}
 	}
+
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Included in every PUT: generating the body; in every GET: its CRC-32C (the same for both clients):")
+	fmt.Fprintln(w, "Included in every PUT: generating the body; in every GET: its CRC-32C (the same for every client):")
 	fmt.Fprintln(w)
 	for _, size := range sizes {
 		b := baselines[size]
-		fmt.Fprintf(w, "- %s: generating %.2f s, CRC-32C %.2f s\n", formatSize(size), b.genS, b.hashS)
+		fmt.Fprintf(w, "- %s: generating %.2f s, CRC-32C %.2f s\n", xfer.FormatSize(size), b.genS, b.hashS)
+	}
+
+	if !slices.Contains(clients, xfer.LibV3) || !slices.Contains(clients, xfer.AWSV4) {
+		return nil
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "s3envelope V3 against AWS (AWS ÷ s3envelope: above 1 is s3envelope faster or smaller):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| size | PUT time | PUT peak RSS | GET time | GET peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, size := range sizes {
+		lib, a := find(size, xfer.LibV3), find(size, xfer.AWSV4)
+		fmt.Fprintf(w, "| %s | %.2f× | %.1f× | %.2f× | %.1f× |\n", xfer.FormatSize(size),
+			a.putS/lib.putS, a.putRSSMiB/lib.putRSSMiB, a.getS/lib.getS, a.getRSSMiB/lib.getRSSMiB)
 	}
 	const target = 1 << 30
 	if slices.Contains(sizes, target) {
-		lib, a := find(target, clientLib), find(target, clientAWS)
+		lib, a := find(target, xfer.LibV3), find(target, xfer.AWSV4)
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Target on 1 GiB (issue 6): ≥ 2× faster and ≥ 10× less memory than AWS's client.")
 		fmt.Fprintln(w)
@@ -581,6 +525,9 @@ func met(ok bool) string {
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
+// mbps is throughput in MB/s (10^6 bytes, as go test's benchmarks report it).
+func mbps(size int64, seconds float64) float64 { return float64(size) / 1e6 / seconds }
+
 func medianSeconds(ms []measurement) float64 {
 	s := make([]float64, len(ms))
 	for i, m := range ms {
@@ -596,25 +543,9 @@ func medianSeconds(ms []measurement) float64 {
 func maxRSS(ms []measurement) float64 {
 	var m int64
 	for _, x := range ms {
-		m = max(m, x.MaxRSSKiB)
+		m = max(m, x.PeakRSSKiB)
 	}
 	return mib(m)
-}
-
-// checkStored checks that the object is V3 (content algorithm 115, the
-// key-committing suite) and holds the plaintext plus the 16-byte tag.
-func checkStored(ctx context.Context, c *s3.Client, bucket, key string, size int64) error {
-	out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		return fmt.Errorf("HeadObject %s/%s: %w", bucket, key, err)
-	}
-	if got := out.Metadata["x-amz-c"]; got != "115" {
-		return fmt.Errorf("stored object %s is not V3: x-amz-c = %q", key, got)
-	}
-	if got := aws.ToInt64(out.ContentLength); got != size+16 {
-		return fmt.Errorf("stored object %s holds %d bytes; want %d", key, got, size+16)
-	}
-	return nil
 }
 
 func createBucket(ctx context.Context, c *s3.Client) (string, error) {
@@ -678,34 +609,4 @@ func machine() string {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
 	return fmt.Sprintf("%s, nproc %d%s%s, %s %s/%s", model, runtime.NumCPU(), mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = v, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 16MiB, 1GiB or a byte count)", s)
-	}
-	return n * mult, nil
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
 }
