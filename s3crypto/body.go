@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/s3envelope/s3envelope/internal/format"
+	"github.com/s3envelope/s3envelope/internal/overlap"
+	"github.com/s3envelope/s3envelope/internal/spool"
 )
 
 // sumChunk is the stretch of plaintext whose fingerprint is kept so that a
@@ -19,41 +21,58 @@ const sumChunk = 64 << 10
 // plaintext, so the upload is stopped instead.
 var errBodyChanged = errors.New("s3crypto: request body changed between reads; refusing to encrypt different bytes under the same nonce")
 
-// sealBody is the request body of an encrypted PutObject over a seekable
-// plaintext: the sealed body, streamed, rewindable for the SDK's signing and
-// retries. Only its start can be sought (plus the no-op and length queries
-// the SDK makes), since a V2/V3 tag depends on everything before it. Each
-// pass seals a piece ahead on other cores (Sealer.SealAhead); close ends
-// the pass, so the caller's body is not read after PutObject returns.
+// passBody is the request body of an encrypted PutObject: streamed,
+// rewindable for the SDK's signing and retries. Only its start can be
+// sought (plus the no-op and length queries the SDK makes): each pass
+// produces the body from its start, a piece ahead on another goroutine.
+// A pass starts at the first Read (the SDK measures and rewinds first) and
+// ends at a rewind or close, after which its goroutines read nothing more.
 // A transport may still read a body it gave up on while the SDK rewinds it
 // for a retry, so the methods hold a lock.
-type sealBody struct {
-	mu     sync.Mutex
-	sealer *format.Sealer
-	src    io.ReadSeeker
-	start  int64 // the caller's body position at the start of the upload
-	plain  int64 // plaintext bytes to send
-	size   int64 // ciphertext bytes
-
-	r         io.ReadCloser // current pass
-	streamPos int64         // bytes the current pass has produced
-	pos       int64         // logical position (size after Seek(0, io.SeekEnd))
-	guard     *sumGuard
+type passBody struct {
+	mu        sync.Mutex
+	size      int64                // bytes per pass
+	pass      func() io.ReadCloser // starts a pass
+	rewind    func() error         // readies the next pass
+	r         io.ReadCloser        // current pass, or nil
+	streamPos int64                // bytes the current pass has produced
+	pos       int64                // logical position (size after Seek(0, io.SeekEnd))
 	closed    bool
 }
 
-func newSealBody(s *format.Sealer, src io.ReadSeeker, start, plain, size int64) *sealBody {
-	b := &sealBody{
-		sealer: s, src: src, start: start, plain: plain, size: size,
-		guard: &sumGuard{seed: maphash.MakeSeed()},
+// newSealBody is the sealed body of a seekable plaintext: each pass seals it
+// again (Sealer.SealAhead), its rewind guard checking that the plaintext
+// has not changed.
+func newSealBody(s *format.Sealer, src io.ReadSeeker, start, plain, size int64) *passBody {
+	guard := &sumGuard{seed: maphash.MakeSeed()}
+	return &passBody{
+		size: size,
+		pass: func() io.ReadCloser {
+			guard.rewind(src, plain)
+			return s.SealAhead(guard, plain)
+		},
+		rewind: func() error {
+			_, err := src.Seek(start, io.SeekStart)
+			return err
+		},
 	}
-	b.restartPass()
-	return b
 }
 
-// restartPass ends the current pass; the next starts at the first Read, so
-// that nothing is read ahead while the SDK measures and rewinds the body.
-func (b *sealBody) restartPass() {
+// spoolPiece is how much of a spooled body is read ahead at a time.
+const spoolPiece = 1 << 20
+
+// newSpoolBody is a body sealed into sp: each pass reads it a piece ahead
+// in large reads, whatever the transport's buffer.
+func newSpoolBody(sp *spool.Spool) *passBody {
+	return &passBody{
+		size:   sp.Size(),
+		pass:   func() io.ReadCloser { return &aheadReader{r: overlap.NewReader(sp.Reader(), spoolPiece, 2)} },
+		rewind: func() error { return nil },
+	}
+}
+
+// endPass ends the current pass; the next starts at the first Read.
+func (b *passBody) endPass() {
 	if b.r != nil {
 		b.r.Close()
 		b.r = nil
@@ -61,7 +80,7 @@ func (b *sealBody) restartPass() {
 	b.streamPos, b.pos = 0, 0
 }
 
-func (b *sealBody) Read(p []byte) (int, error) {
+func (b *passBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -71,8 +90,7 @@ func (b *sealBody) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if b.r == nil {
-		b.guard.rewind(b.src, b.plain)
-		b.r = b.sealer.SealAhead(b.guard, b.plain)
+		b.r = b.pass()
 	}
 	n, err := b.r.Read(p)
 	b.streamPos += int64(n)
@@ -80,7 +98,7 @@ func (b *sealBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *sealBody) Seek(offset int64, whence int) (int64, error) {
+func (b *passBody) Seek(offset int64, whence int) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -93,9 +111,9 @@ func (b *sealBody) Seek(offset int64, whence int) (int64, error) {
 		b.pos = b.size
 		return b.pos, nil
 	case whence == io.SeekStart && offset == 0:
-		// The pass's reading goroutine stops before the source moves.
-		b.restartPass()
-		if _, err := b.src.Seek(b.start, io.SeekStart); err != nil {
+		// The pass's goroutines stop before the source moves.
+		b.endPass()
+		if err := b.rewind(); err != nil {
 			return 0, err
 		}
 		return 0, nil
@@ -106,20 +124,49 @@ func (b *sealBody) Seek(offset int64, whence int) (int64, error) {
 	return 0, fmt.Errorf("s3crypto: an encrypted request body can only be rewound to its start (seek %d, %d)", offset, whence)
 }
 
-// close ends the current pass: its goroutines have stopped reading the
-// caller's body when it returns. It is not an io.Closer, so that the
-// transport does not close the body between the SDK's retries.
-func (b *sealBody) close() {
+// close ends the current pass: its goroutines have stopped reading when it
+// returns. It is not an io.Closer, so that the transport does not close
+// the body between the SDK's retries.
+func (b *passBody) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.closed {
 		b.closed = true
-		b.restartPass()
+		b.endPass()
 	}
 }
 
 // errBodyClosed: the upload that owned the body has returned.
 var errBodyClosed = errors.New("s3crypto: request body read after its upload returned")
+
+// aheadReader is an io.Reader over an overlap.Reader's buffers.
+type aheadReader struct {
+	r        *overlap.Reader
+	buf, cur []byte
+	err      error
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		if a.err != nil {
+			return 0, a.err
+		}
+		if a.buf != nil {
+			a.r.Release(a.buf)
+			a.buf = nil
+		}
+		a.buf, a.err = a.r.Next()
+		a.cur = a.buf
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+func (a *aheadReader) Close() error {
+	a.r.Close()
+	return nil
+}
 
 // sumGuard reads the plaintext a chunk at a time. On the first pass it
 // records each chunk's fingerprint; on later passes it checks each chunk

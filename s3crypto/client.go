@@ -223,7 +223,8 @@ func (c *Client) sealedBody(sealer *format.Sealer, src io.Reader, contentLength 
 		sp.Close()
 		return nil, 0, 0, nil, err
 	}
-	return sp.Reader(), plain, size, func() { sp.Close() }, nil
+	b := newSpoolBody(sp)
+	return b, plain, size, func() { b.close(); sp.Close() }, nil
 }
 
 // seekableLength returns the bytes from r's position to its end and that
