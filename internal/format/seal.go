@@ -134,7 +134,7 @@ func (s *Sealer) SealAhead(plaintext io.Reader, n int64) io.ReadCloser {
 	align := s.body.partAlign()
 	size := max(align, aheadPiece/align*align)
 	ps, workers := s.body.pieces()
-	return overlap.NewPieces(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, ps.emit)
+	return overlap.NewTransform(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, ps.emit)
 }
 
 func cloneDescription(d map[string]string) map[string]string {

@@ -129,7 +129,7 @@ func double(p *Piece[int64]) error {
 	return nil
 }
 
-func TestPiecesKeepOrder(t *testing.T) {
+func TestTransformKeepOrder(t *testing.T) {
 	for _, size := range []int{1, 1000, 65536, 1_000_003} {
 		lengths := []int{0, 1, 3 * size, 3*size + 1, 1_000_003}
 		if size == 1 {
@@ -157,7 +157,7 @@ func TestPiecesKeepOrder(t *testing.T) {
 							}
 							return nil
 						}
-						p := NewPieces(bytes.NewReader(in), total, size, 0, depth, double, emit)
+						p := NewTransform(bytes.NewReader(in), total, size, 0, depth, double, emit)
 						var out []byte
 						var err error
 						if writeTo {
@@ -189,7 +189,7 @@ func TestPiecesKeepOrder(t *testing.T) {
 	}
 }
 
-func TestPiecesErrors(t *testing.T) {
+func TestTransformErrors(t *testing.T) {
 	in := data(100_000)
 	boom := errors.New("boom")
 	for _, tc := range []struct {
@@ -216,7 +216,7 @@ func TestPiecesErrors(t *testing.T) {
 		}, boom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewPieces(tc.src, tc.n, 10_000, 0, 3, tc.work, tc.emit)
+			p := NewTransform(tc.src, tc.n, 10_000, 0, 3, tc.work, tc.emit)
 			got, err := io.ReadAll(p)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
@@ -233,9 +233,9 @@ func TestPiecesErrors(t *testing.T) {
 	}
 }
 
-// TestPiecesCloseStops: Close in the middle stops the reading goroutine
+// TestTransformCloseStops: Close in the middle stops the reading goroutine
 // and the work, reads the source no more, and wipes every buffer.
-func TestPiecesCloseStops(t *testing.T) {
+func TestTransformCloseStops(t *testing.T) {
 	before := runtime.NumGoroutine()
 	src := &countingReader{r: bytes.NewReader(data(10 << 20))}
 	var bufs [][]byte
@@ -247,7 +247,7 @@ func TestPiecesCloseStops(t *testing.T) {
 		time.Sleep(time.Millisecond)
 		return double(p)
 	}
-	p := NewPieces(src, 10<<20, 64<<10, 0, 4, work, nil)
+	p := NewTransform(src, 10<<20, 64<<10, 0, 4, work, nil)
 	if _, err := io.ReadFull(p, make([]byte, 100_000)); err != nil {
 		t.Fatal(err)
 	}

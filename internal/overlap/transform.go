@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Piece is one stretch of a stream in Pieces: read from the source into
+// Piece is one stretch of a stream in a Transform: read from the source into
 // Buf[:N], turned in place into Out by the work function, then handed out.
 type Piece[T any] struct {
 	Buf  []byte // the whole buffer: the piece's size plus the room asked for
@@ -20,17 +20,17 @@ type Piece[T any] struct {
 	err  error
 }
 
-// Pieces reads a stream of known length in pieces on its own goroutine,
-// runs a work function on each piece on a goroutine of its own, and hands
-// the results out in order through Read and WriteTo — so that reading the
-// source, the work on several pieces, and the consumer's copy all overlap.
-// depth buffers of size+room bytes circulate, so memory stays bounded.
+// Transform reads a stream in pieces on its own goroutine, runs a work
+// function on each piece on a goroutine of its own, and hands the results
+// out in order through Read and WriteTo — so that reading the source, the
+// work on several pieces, and the consumer's copy all overlap. At most
+// depth buffers of size+room bytes exist, so memory stays bounded.
 //
-// Pieces are for work on data that must not outlive the stream (plaintext):
-// Close stops the goroutines, waits for them and wipes every buffer. A
-// Pieces is safe for one consumer goroutine; Close may come from another,
-// but not while Read or WriteTo runs.
-type Pieces[T any] struct {
+// A Transform is for work on data that must not outlive the stream
+// (plaintext): Close stops the goroutines, waits for them and wipes every
+// buffer. A Transform is safe for one consumer goroutine; Close may come
+// from another, but not while Read or WriteTo runs.
+type Transform[T any] struct {
 	work func(*Piece[T]) error
 	emit func(*Piece[T]) error
 
@@ -47,11 +47,11 @@ type Pieces[T any] struct {
 	closeOnce sync.Once
 }
 
-// ErrShortSource means the source ended before the length Pieces was
+// ErrShortSource means the source ended before the length a Transform was
 // promised.
 var ErrShortSource = errors.New("overlap: source ended early")
 
-// NewPieces starts reading total bytes from src in pieces of size bytes
+// NewTransform starts reading total bytes from src in pieces of size bytes
 // (the last may be shorter), or, if total is negative, src to its end
 // (the last piece is then found by reading one byte ahead; a src with
 // nothing in it makes one empty piece). work runs on each
@@ -59,8 +59,8 @@ var ErrShortSource = errors.New("overlap: source ended early")
 // Out; emit runs in the consumer's goroutine on each piece in order before
 // its Out is handed out, and may extend Out within Buf's capacity. An error
 // from src, work or emit ends the stream with that error.
-func NewPieces[T any](src io.Reader, total int64, size, room, depth int, work, emit func(*Piece[T]) error) *Pieces[T] {
-	p := &Pieces[T]{
+func NewTransform[T any](src io.Reader, total int64, size, room, depth int, work, emit func(*Piece[T]) error) *Transform[T] {
+	p := &Transform[T]{
 		work: work, emit: emit,
 		order: make(chan *Piece[T], depth), free: make(chan []byte, depth),
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -73,7 +73,7 @@ func NewPieces[T any](src io.Reader, total int64, size, room, depth int, work, e
 	return p
 }
 
-func (p *Pieces[T]) read(src io.Reader, total int64, size, room int) {
+func (p *Transform[T]) read(src io.Reader, total int64, size, room int) {
 	defer close(p.done)
 	defer close(p.order)
 	var peek [1]byte
@@ -150,7 +150,7 @@ func (p *Pieces[T]) read(src io.Reader, total int64, size, room int) {
 // next makes rest the unread output of the current piece, moving to the
 // next piece when it is used up; it returns the stream's error once there
 // is nothing more.
-func (p *Pieces[T]) next() error {
+func (p *Transform[T]) next() error {
 	for len(p.rest) == 0 {
 		if p.err != nil {
 			return p.err
@@ -184,7 +184,7 @@ func (p *Pieces[T]) next() error {
 }
 
 // Read copies the next output bytes into b.
-func (p *Pieces[T]) Read(b []byte) (int, error) {
+func (p *Transform[T]) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -197,7 +197,7 @@ func (p *Pieces[T]) Read(b []byte) (int, error) {
 }
 
 // WriteTo writes the rest of the output to w, each piece in one Write.
-func (p *Pieces[T]) WriteTo(w io.Writer) (int64, error) {
+func (p *Transform[T]) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if err := p.next(); err == io.EOF {
@@ -217,7 +217,7 @@ func (p *Pieces[T]) WriteTo(w io.Writer) (int64, error) {
 
 // Close stops reading, waits for the goroutines and wipes the buffers; the
 // source is not read after it returns. It is safe to call more than once.
-func (p *Pieces[T]) Close() error {
+func (p *Transform[T]) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.stop)
 		<-p.done
