@@ -119,7 +119,7 @@ func TestReaderCloseEarly(t *testing.T) {
 	r.Close()
 }
 
-// double is the work of the Pieces tests: each byte doubled in place, the
+// double is the work of the Transform tests: each byte doubled in place, the
 // piece's offset kept for emit to check the order.
 func double(p *Piece[int64]) error {
 	for i := range p.N {
