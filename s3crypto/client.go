@@ -102,9 +102,11 @@ func (c *Client) Options() Options { return c.opts }
 // PutObject seals in.Body under a fresh data key and stores it, with its
 // envelope in the object's metadata or, with Options.InstructionFile, in
 // <key>.instruction (written after the object). The body is streamed in
-// constant memory: a seekable body is sealed as it is sent (and must yield
-// the same bytes if the SDK reads it again, or the upload fails rather
-// than reuse a nonce); any other body is sealed into a spool first.
+// constant memory: a seekable body is sealed as it is sent, a MiB ahead of
+// the transport on every core (and must yield the same bytes if the SDK
+// reads it again, or the upload fails rather than reuse a nonce); any
+// other body is sealed into a spool first. The caller's body is not read
+// after PutObject returns.
 // ContentLength, if set, is the plaintext length. ContentMD5 and Checksum*
 // values describe the plaintext and are refused (ErrPlaintextChecksum).
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (_ *s3.PutObjectOutput, err error) {
