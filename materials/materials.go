@@ -2,6 +2,35 @@
 // data keys of new objects, and, for reading, the one whose description
 // matches the description stored with an object — which may be an older key
 // than the current one.
+//
+// # Caching data keys
+//
+// Every read of an object unwraps its data key: a KMS Decrypt request, or
+// an RSA private-key operation. NewCache wraps a provider so that an object
+// read again soon after reuses the data key unwrapped the first time. It
+// holds each data key (a copy; callers get copies of their own) under
+// everything an unwrap's answer depends on: the wrapped key, its wrap
+// algorithm, the stored description or KMS encryption context, the content
+// algorithm, and the encryption context the caller expects
+// (keyring.WithEncryptionContext). A request that differs in any of them —
+// a tampered envelope, another expectation — misses and is checked by the
+// wrapped provider as it would be without the cache; what the formats check
+// after the unwrap (the key commitment, the body's tag) is checked on every
+// read, hit or miss. Failed unwraps are not kept. Concurrent misses for the
+// same key make one unwrap.
+//
+// It is bounded by entries (least recently used dropped first), by age
+// (MaxAge from the unwrap, one minute by default) and optionally by uses per
+// key; a data key dropped for any reason, or by the function NewCache
+// returns, is cleared in memory. Writes never use it: every new object gets
+// a fresh data key from Current.
+//
+// What it trades: plaintext data keys stay in the process's memory for up
+// to MaxAge, and for that long a revoked KMS grant, a disabled KMS key or a
+// master key removed from the provider still lets the process read the
+// objects it read recently. It saves nothing when each object is read once
+// (a RewrapAll, a backup); use it for objects read repeatedly, and not in a
+// process whose memory is less trusted than its key service.
 package materials
 
 import (

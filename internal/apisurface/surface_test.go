@@ -17,13 +17,17 @@ import (
 // not counted). A new name must earn its place: raise a limit only on
 // purpose. The goal for the whole library is 130.
 var limits = map[string]int{
-	"envelope":  45,
-	"keyring":   34,
-	"materials": 10,
+	"envelope": 45,
+	"keyring":  34,
+	// materials: +2 for NewCache and CacheOptions, the opt-in cache of
+	// unwrapped data keys (issue 15): it returns a plain Provider and a
+	// func that clears it, rather than a type with a Close method.
+	"materials": 12,
 	"s3crypto":  62,
 }
 
-const totalLimit = 145
+// totalLimit: 145, +2 for materials.NewCache and CacheOptions.
+const totalLimit = 147
 
 func TestExportedIdentifiers(t *testing.T) {
 	total := 0
