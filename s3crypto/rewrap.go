@@ -282,12 +282,7 @@ func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.Wra
 	case !toKMS:
 		return keyring.WithEncryptionContext(ctx, nil)
 	}
-	ec := maps.Clone(old.Description)
-	delete(ec, kmsctx.ReservedKey)
-	if old.Algorithm == format.WrapLegacyKMS {
-		delete(ec, kmsctx.LegacyKeyIDKey)
-	}
-	return keyring.WithEncryptionContext(ctx, ec)
+	return keyring.WithEncryptionContext(ctx, kmsctx.Carried(old))
 }
 
 // readForRewrap reads the object's metadata and envelope. A non-nil output
