@@ -139,6 +139,18 @@ func (c *cache) Err() error {
 	return nil
 }
 
+// ReEncrypt is the wrapped provider's (see provider.ReEncrypt), uncached:
+// nothing of a data key comes out of KMS to keep.
+func (c *cache) ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, to *keyring.KMS) (*envelope.WrappedKey, error) {
+	re, ok := c.inner.(interface {
+		ReEncrypt(context.Context, *envelope.WrappedKey, string, *keyring.KMS) (*envelope.WrappedKey, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("materials: the cached provider cannot re-encrypt in KMS: %w", errors.ErrUnsupported)
+	}
+	return re.ReEncrypt(ctx, w, contentAlg, to)
+}
+
 // Unwrap answers from the cache when an earlier unwrap of the same
 // wrapped key, for the same content algorithm and the same expected
 // encryption context, succeeded; otherwise it asks the wrapped provider

@@ -99,48 +99,93 @@ func TestCacheMissesOnAnyDifference(t *testing.T) {
 	require.Equal(t, before, k.n.Load(), "the original still hits")
 }
 
-// fakeKMS binds the encryption context as KMS does, and counts Decrypts.
+// fakeKMS binds the encryption context as KMS does, holds any number of
+// keys (a blob knows its key), and counts requests by operation.
 type fakeKMS struct {
-	mu       sync.Mutex
-	keyARN   string
-	blobs    map[string]kmsBlob
-	decrypts atomic.Int64
+	mu     sync.Mutex
+	keyARN string // the key of requests that name none
+	blobs  map[string]kmsBlob
+	calls  map[string]int
 }
 
 type kmsBlob struct {
+	arn       string
 	plaintext []byte
 	ec        map[string]string
 }
 
 func newFakeKMS(account string) *fakeKMS {
-	return &fakeKMS{keyARN: "arn:aws:kms:us-east-1:" + account + ":key/k", blobs: map[string]kmsBlob{}}
+	return &fakeKMS{keyARN: "arn:aws:kms:us-east-1:" + account + ":key/k", blobs: map[string]kmsBlob{}, calls: map[string]int{}}
+}
+
+func (f *fakeKMS) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *fakeKMS) seal(keyID *string, pt []byte, ec map[string]string) []byte {
+	blob := make([]byte, 24)
+	rand.Read(blob)
+	arn := f.keyARN
+	if keyID != nil {
+		arn = *keyID
+	}
+	f.blobs[string(blob)] = kmsBlob{arn, append([]byte(nil), pt...), maps.Clone(ec)}
+	return blob
+}
+
+func (f *fakeKMS) open(keyID *string, blob []byte, ec map[string]string) (kmsBlob, error) {
+	b, ok := f.blobs[string(blob)]
+	switch {
+	case !ok || !maps.Equal(b.ec, ec):
+		return b, &kmstypes.InvalidCiphertextException{Message: aws.String("no")}
+	case keyID != nil && *keyID != b.arn:
+		return b, &kmstypes.IncorrectKeyException{Message: aws.String("another key")}
+	}
+	return b, nil
 }
 
 func (f *fakeKMS) GenerateDataKey(_ context.Context, in *kms.GenerateDataKeyInput, _ ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["GenerateDataKey"]++
 	pt := make([]byte, 32)
 	rand.Read(pt)
-	out, _ := f.Encrypt(context.Background(), &kms.EncryptInput{Plaintext: pt, EncryptionContext: in.EncryptionContext})
-	return &kms.GenerateDataKeyOutput{Plaintext: pt, CiphertextBlob: out.CiphertextBlob, KeyId: aws.String(f.keyARN)}, nil
+	return &kms.GenerateDataKeyOutput{Plaintext: pt, CiphertextBlob: f.seal(in.KeyId, pt, in.EncryptionContext), KeyId: in.KeyId}, nil
 }
 
 func (f *fakeKMS) Encrypt(_ context.Context, in *kms.EncryptInput, _ ...func(*kms.Options)) (*kms.EncryptOutput, error) {
-	blob := make([]byte, 24)
-	rand.Read(blob)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.blobs[string(blob)] = kmsBlob{append([]byte(nil), in.Plaintext...), maps.Clone(in.EncryptionContext)}
-	return &kms.EncryptOutput{CiphertextBlob: blob, KeyId: aws.String(f.keyARN)}, nil
+	f.calls["Encrypt"]++
+	return &kms.EncryptOutput{CiphertextBlob: f.seal(in.KeyId, in.Plaintext, in.EncryptionContext), KeyId: in.KeyId}, nil
 }
 
 func (f *fakeKMS) Decrypt(_ context.Context, in *kms.DecryptInput, _ ...func(*kms.Options)) (*kms.DecryptOutput, error) {
-	f.decrypts.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, ok := f.blobs[string(in.CiphertextBlob)]
-	if !ok || !maps.Equal(b.ec, in.EncryptionContext) {
-		return nil, &kmstypes.InvalidCiphertextException{Message: aws.String("no")}
+	f.calls["Decrypt"]++
+	b, err := f.open(in.KeyId, in.CiphertextBlob, in.EncryptionContext)
+	if err != nil {
+		return nil, err
 	}
-	return &kms.DecryptOutput{Plaintext: append([]byte(nil), b.plaintext...), KeyId: aws.String(f.keyARN)}, nil
+	return &kms.DecryptOutput{Plaintext: append([]byte(nil), b.plaintext...), KeyId: aws.String(b.arn)}, nil
+}
+
+func (f *fakeKMS) ReEncrypt(_ context.Context, in *kms.ReEncryptInput, _ ...func(*kms.Options)) (*kms.ReEncryptOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["ReEncrypt"]++
+	b, err := f.open(in.SourceKeyId, in.CiphertextBlob, in.SourceEncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	return &kms.ReEncryptOutput{
+		CiphertextBlob: f.seal(in.DestinationKeyId, b.plaintext, in.DestinationEncryptionContext),
+		KeyId:          in.DestinationKeyId,
+		SourceKeyId:    aws.String(b.arn),
+	}, nil
 }
 
 // The encryption context a caller expects is checked on a hit as on a
@@ -160,7 +205,7 @@ func TestCacheEnforcesExpectedContext(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, dk, got)
 	}
-	require.EqualValues(t, 1, f.decrypts.Load())
+	require.EqualValues(t, 1, int64(f.count("Decrypt")))
 
 	for name, ec := range map[string]map[string]string{
 		"other tenant":  {"tenant": "evil"},
@@ -171,7 +216,7 @@ func TestCacheEnforcesExpectedContext(t *testing.T) {
 		_, err := c.Unwrap(ctx, w, format.ContentAESGCMCommit)
 		require.ErrorIs(t, err, envelope.ErrAuthentication, name)
 	}
-	require.EqualValues(t, 1, f.decrypts.Load(), "refused before KMS, as without the cache")
+	require.EqualValues(t, 1, int64(f.count("Decrypt")), "refused before KMS, as without the cache")
 
 	// No expectation: a request of its own (KMS decrypts it under the
 	// stored context), then held.
@@ -179,7 +224,7 @@ func TestCacheEnforcesExpectedContext(t *testing.T) {
 		_, err = c.Unwrap(context.Background(), w, format.ContentAESGCMCommit)
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, 2, f.decrypts.Load())
+	require.EqualValues(t, 2, int64(f.count("Decrypt")))
 
 	// A stored context changed to match another expectation misses, and
 	// KMS refuses the blob under it.
@@ -189,7 +234,7 @@ func TestCacheEnforcesExpectedContext(t *testing.T) {
 	evil := keyring.WithEncryptionContext(context.Background(), map[string]string{"tenant": "evil"})
 	_, err = c.Unwrap(evil, &tw, format.ContentAESGCMCommit)
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
-	require.EqualValues(t, 3, f.decrypts.Load())
+	require.EqualValues(t, 3, int64(f.count("Decrypt")))
 }
 
 // A discovery key's filter is applied on every unwrap: a key outside it is
@@ -206,7 +251,7 @@ func TestCacheKeepsDiscoveryFilter(t *testing.T) {
 	for i := range 3 {
 		_, err := c.Unwrap(context.Background(), w, format.ContentAESGCMCommit)
 		require.ErrorIs(t, err, keyring.ErrOutsideDiscoveryFilter)
-		require.EqualValues(t, i+1, f.decrypts.Load())
+		require.EqualValues(t, i+1, int64(f.count("Decrypt")))
 	}
 }
 
