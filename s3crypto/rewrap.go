@@ -117,6 +117,17 @@ type RewrapInput struct {
 	// in a versioned bucket). A Client refuses Rekey: its data keys are
 	// retired by reading and putting the object.
 	Rekey bool
+	// ReEncrypt says whether a KMS → KMS rewrap (a KMS-wrapped object, a
+	// keyring.KMS current master key, a provider from materials) uses KMS
+	// ReEncrypt, one request that never brings the data key out of KMS, in
+	// place of Decrypt and Encrypt. Nil: for V2 objects only (they have no
+	// key commitment to check); true: for every format; false: never. A
+	// re-encrypted V3 or segmented object's key commitment is not checked
+	// against its data key at rewrap time (it still is on every read), and
+	// no new wrap is unwrapped to verify it (see RewrapOutput.ReEncrypted).
+	// A KMS client without a ReEncrypt method is used as if it were false.
+	// An SSECClient does not use it: it unwraps and wraps.
+	ReEncrypt *bool
 }
 
 // RewrapOutput says what Rewrap found and did.
@@ -143,6 +154,10 @@ type RewrapOutput struct {
 	// unwrap (an RSA public key) is not Verified: then only the V3 key
 	// commitment (for V3 objects) was checked.
 	Verified bool
+	// ReEncrypted is true when KMS ReEncrypt rewrapped the data key (see
+	// RewrapInput.ReEncrypt): it never left KMS, and KMS, not this client,
+	// vouches that the new wrap holds the same data key (Verified is false).
+	ReEncrypted bool
 	// Multipart is true when a metadata envelope was written by a multipart
 	// copy (objects over 5 GiB).
 	Multipart bool
@@ -212,17 +227,14 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 
-	// The data key is unwrapped, wrapped again, serialized as it will be
-	// stored, decoded back and checked in internal/format: it never comes
-	// up here.
-	rw, err := format.Rewrap(ctx, env, c.provider, current, current, format.RewrapOptions{
+	rw, err := c.rewrapKey(ctx, in, env, current, format.RewrapOptions{
 		Metadata:        rd.head.Metadata,
 		InstructionFile: rd.storage == inInstructionFile,
 		UnwrapContext:   readContext,
 		WrapContext: func(ctx context.Context, old *envelope.WrappedKey) context.Context {
 			return wrapContext(ctx, current, old)
 		},
-	})
+	}, out)
 	if err != nil {
 		return out, err
 	}
@@ -256,6 +268,39 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	}
 	out.Written = true
 	return out, nil
+}
+
+// reEncrypter is a provider that rewraps a KMS-wrapped data key under a
+// KMS master key inside KMS: materials' providers and caches have it (see
+// their ReEncrypt); Provider does not require it.
+type reEncrypter interface {
+	ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, to *keyring.KMS) (*envelope.WrappedKey, error)
+}
+
+// rewrapKey makes the new envelope: by KMS ReEncrypt when in.ReEncrypt asks
+// for it (for V2 objects when nil), the old wrap is KMS's and the current
+// master key a keyring.KMS, and the provider and the KMS client can;
+// otherwise the data key is unwrapped, wrapped again, serialized as it will
+// be stored, decoded back and checked in internal/format. Either way the
+// data key never comes up here.
+func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Envelope, current keyring.Keyring, opts format.RewrapOptions, out *RewrapOutput) (*format.Rewrapped, error) {
+	to, toKMS := current.(*keyring.KMS)
+	re, canReEncrypt := c.provider.(reEncrypter)
+	want := env.Format == envelope.FormatV2
+	if in.ReEncrypt != nil {
+		want = *in.ReEncrypt
+	}
+	if want && toKMS && canReEncrypt && kmsctx.Binds(env.Key.Algorithm) {
+		newKey, err := re.ReEncrypt(readContext(ctx, &env.Key), &env.Key, env.ContentAlgorithm, to)
+		switch {
+		case err == nil:
+			out.ReEncrypted = true
+			return format.ReplaceKey(env, newKey, opts)
+		case !errors.Is(err, errors.ErrUnsupported):
+			return nil, fmt.Errorf("re-encrypting the data key in KMS: %w", err)
+		}
+	}
+	return format.Rewrap(ctx, env, c.provider, current, current, opts)
 }
 
 // readContext is the context to unwrap an object's data key with: the
