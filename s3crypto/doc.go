@@ -76,8 +76,9 @@
 // only when asked (RewrapInput.ReEncrypt, RewrapAllInput.ReEncrypt: true);
 // their commitment is still checked on every read, and a rewrap carries a
 // broken envelope forward rather than finding it. ReEncrypt false never
-// uses it (when IAM grants kms:Decrypt and kms:Encrypt but not
-// kms:ReEncrypt*). The source is held to the provider's KMS master keys, as
+// uses it; by default, a role that KMS refuses ReEncrypt (kms:Decrypt and
+// kms:Encrypt granted, kms:ReEncrypt* not) rotates as before, for one
+// refused request more per object. The source is held to the provider's KMS master keys, as
 // Decrypt is: a named key, or a discovery key's filter, so a planted
 // object under another key is refused, not rewrapped. A provider not from
 // materials, or a KMS client without ReEncrypt, unwraps and wraps.

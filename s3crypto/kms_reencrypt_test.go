@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/envelope"
@@ -67,6 +68,15 @@ func (k *countingKMS) Decrypt(ctx context.Context, in *kms.DecryptInput, optFns 
 func (k *countingKMS) ReEncrypt(ctx context.Context, in *kms.ReEncryptInput, optFns ...func(*kms.Options)) (*kms.ReEncryptOutput, error) {
 	k.add("ReEncrypt")
 	return k.c.ReEncrypt(ctx, in, optFns...)
+}
+
+// noReEncryptGrant is a KMS client whose role may Decrypt and Encrypt but
+// not ReEncrypt.
+type noReEncryptGrant struct{ *countingKMS }
+
+func (k noReEncryptGrant) ReEncrypt(context.Context, *kms.ReEncryptInput, ...func(*kms.Options)) (*kms.ReEncryptOutput, error) {
+	k.add("ReEncrypt")
+	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform kms:ReEncryptFrom"}
 }
 
 // plainKMSClient has only keyring.KMSClient's methods, as a user's own
@@ -220,6 +230,23 @@ func TestRewrapReEncrypt(t *testing.T) {
 		require.False(t, out.Written)
 		require.Equal(t, 1, kc.take()["ReEncrypt"])
 		require.Equal(t, before.head.ETag, snap(t, raw, bucket, "reencrypt/dry").head.ETag)
+	})
+	// KMS refusing ReEncrypt for want of permission: the default falls back
+	// to unwrapping and wrapping (one refused request more); asked for
+	// explicitly, it is the rewrap's error.
+	t.Run("no ReEncrypt permission", func(t *testing.T) {
+		denied, err := keyring.NewKMS(noReEncryptGrant{kc}, newKey.KeyID())
+		require.NoError(t, err)
+		c := clientFor(t, raw, denied, []keyring.Keyring{oldKey}, v2.apply)
+		put(t, oldKey, "reencrypt/denied", tenant)
+		_, err = c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: &bucket, Key: aws.String("reencrypt/denied"), ReEncrypt: aws.Bool(true)})
+		require.ErrorContains(t, err, "kms:ReEncryptFrom")
+		kc.take()
+		out, err := c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: &bucket, Key: aws.String("reencrypt/denied")})
+		require.NoError(t, err)
+		require.False(t, out.ReEncrypted)
+		require.True(t, out.Verified)
+		require.Equal(t, map[string]int{"Decrypt": 4, "Encrypt": 1, "ReEncrypt": 1}, kc.take())
 	})
 	// Through a cache, the provider's ReEncrypt is used as is.
 	t.Run("cached provider", func(t *testing.T) {

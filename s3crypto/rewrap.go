@@ -125,7 +125,9 @@ type RewrapInput struct {
 	// re-encrypted V3 or segmented object's key commitment is not checked
 	// against its data key at rewrap time (it still is on every read), and
 	// no new wrap is unwrapped to verify it (see RewrapOutput.ReEncrypted).
-	// A KMS client without a ReEncrypt method is used as if it were false.
+	// A KMS client without a ReEncrypt method is used as if it were false,
+	// and so, when ReEncrypt is nil, is KMS refusing ReEncrypt for want of
+	// permission (the rewrap then costs that one refused request more).
 	// An SSECClient does not use it: it unwraps and wraps.
 	ReEncrypt *bool
 }
@@ -296,11 +298,23 @@ func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Env
 		case err == nil:
 			out.ReEncrypted = true
 			return format.ReplaceKey(env, newKey, opts)
-		case !errors.Is(err, errors.ErrUnsupported):
+		case errors.Is(err, errors.ErrUnsupported):
+		case in.ReEncrypt == nil && isAccessDenied(err):
+			// The default chose ReEncrypt, not the caller: a role granted
+			// kms:Decrypt and kms:Encrypt but not kms:ReEncrypt* rotates
+			// as it did before ReEncrypt was used.
+		default:
 			return nil, fmt.Errorf("re-encrypting the data key in KMS: %w", err)
 		}
 	}
 	return format.Rewrap(ctx, env, c.provider, current, current, opts)
+}
+
+// isAccessDenied reports whether KMS refused a request for want of a
+// permission (AWS KMS does not model the error as a type).
+func isAccessDenied(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
 }
 
 // readContext is the context to unwrap an object's data key with: the
