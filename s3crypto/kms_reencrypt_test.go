@@ -260,3 +260,44 @@ func TestRewrapReEncrypt(t *testing.T) {
 		require.True(t, out.ReEncrypted)
 	})
 }
+
+// TestSSECRewrapReEncrypt: an SSE-C companion has no key commitment, so a
+// KMS → KMS rewrap re-encrypts its key by default (one ReEncrypt after the
+// Decrypt that finds it not current); the object then opens under the new
+// key alone. ReEncrypt false unwraps, wraps and verifies.
+func TestSSECRewrapReEncrypt(t *testing.T) {
+	api, bucket := realSSEC(t)
+	kc := newCountingKMS(testenv.KMS(t))
+	oldKey, newKey := countedKMSKey(t, kc), countedKMSKey(t, kc)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		reEncrypt *bool
+		want      bool
+		calls     map[string]int
+	}{
+		{"default", nil, true, map[string]int{"Decrypt": 1, "ReEncrypt": 1}},
+		{"false", aws.Bool(false), false, map[string]int{"Decrypt": 4, "Encrypt": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "ssec-reencrypt/" + tc.name
+			body := random(1000)
+			put(t, sseClient(t, api, oldKey), bucket, key, bytes.NewReader(body))
+			c := sseClient(t, api, newKey, oldKey)
+			kc.take()
+			out, err := c.Rewrap(ctx, &s3crypto.RewrapInput{Bucket: &bucket, Key: &key, ReEncrypt: tc.reEncrypt})
+			require.NoError(t, err)
+			require.Equal(t, s3crypto.Rewrapped, out.Status)
+			require.Equal(t, tc.want, out.ReEncrypted)
+			require.Equal(t, !tc.want, out.Verified)
+			require.Equal(t, tc.calls, kc.take())
+			got, err := get(sseClient(t, api, nil, newKey), bucket, key)
+			require.NoError(t, err)
+			require.Equal(t, body, got)
+			_, err = get(sseClient(t, api, nil, oldKey), bucket, key)
+			require.ErrorIs(t, err, envelope.ErrAuthentication)
+			comp, _ := companionOf(t, api, bucket, key)
+			require.Equal(t, format.ContentSSEC, comp.Keys[0].Description[kmsctx.ReservedKey])
+		})
+	}
+}

@@ -120,15 +120,15 @@ type RewrapInput struct {
 	// ReEncrypt says whether a KMS → KMS rewrap (a KMS-wrapped object, a
 	// keyring.KMS current master key, a provider from materials) uses KMS
 	// ReEncrypt, one request that never brings the data key out of KMS, in
-	// place of Decrypt and Encrypt. Nil: for V2 objects only (they have no
-	// key commitment to check); true: for every format; false: never. A
-	// re-encrypted V3 or segmented object's key commitment is not checked
-	// against its data key at rewrap time (it still is on every read), and
-	// no new wrap is unwrapped to verify it (see RewrapOutput.ReEncrypted).
-	// A KMS client without a ReEncrypt method is used as if it were false,
-	// and so, when ReEncrypt is nil, is KMS refusing ReEncrypt for want of
-	// permission (the rewrap then costs that one refused request more).
-	// An SSECClient does not use it: it unwraps and wraps.
+	// place of Decrypt and Encrypt. Nil: for V2 objects and SSE-C
+	// companions only (they have no key commitment to check); true: for
+	// every format; false: never. A re-encrypted V3 or segmented object's
+	// key commitment is not checked against its data key at rewrap time (it
+	// still is on every read), and no new wrap is unwrapped to verify it
+	// (see RewrapOutput.ReEncrypted). A KMS client without a ReEncrypt
+	// method is used as if it were false, and so, when ReEncrypt is nil, is
+	// KMS refusing ReEncrypt for want of permission (the rewrap then costs
+	// that one refused request more).
 	ReEncrypt *bool
 }
 
@@ -279,35 +279,52 @@ type reEncrypter interface {
 	ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, to *keyring.KMS) (*envelope.WrappedKey, error)
 }
 
-// rewrapKey makes the new envelope: by KMS ReEncrypt when in.ReEncrypt asks
-// for it (for V2 objects when nil), the old wrap is KMS's and the current
-// master key a keyring.KMS, and the provider and the KMS client can;
-// otherwise the data key is unwrapped, wrapped again, serialized as it will
-// be stored, decoded back and checked in internal/format. Either way the
-// data key never comes up here.
+// rewrapKey makes the new envelope: by KMS ReEncrypt when wanted and
+// possible (see tryReEncrypt; V2 has no key commitment), otherwise the data
+// key is unwrapped, wrapped again, serialized as it will be stored, decoded
+// back and checked in internal/format. Either way the data key never comes
+// up here.
 func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Envelope, current keyring.Keyring, opts format.RewrapOptions, out *RewrapOutput) (*format.Rewrapped, error) {
-	to, toKMS := current.(*keyring.KMS)
-	re, canReEncrypt := c.provider.(reEncrypter)
-	want := env.Format == envelope.FormatV2
-	if in.ReEncrypt != nil {
-		want = *in.ReEncrypt
-	}
-	if want && toKMS && canReEncrypt && kmsctx.Binds(env.Key.Algorithm) {
-		newKey, err := re.ReEncrypt(readContext(ctx, &env.Key), &env.Key, env.ContentAlgorithm, to)
-		switch {
-		case err == nil:
-			out.ReEncrypted = true
-			return format.ReplaceKey(env, newKey, opts)
-		case errors.Is(err, errors.ErrUnsupported):
-		case in.ReEncrypt == nil && isAccessDenied(err):
-			// The default chose ReEncrypt, not the caller: a role granted
-			// kms:Decrypt and kms:Encrypt but not kms:ReEncrypt* rotates
-			// as it did before ReEncrypt was used.
-		default:
-			return nil, fmt.Errorf("re-encrypting the data key in KMS: %w", err)
-		}
+	newKey, err := tryReEncrypt(ctx, c.provider, current, in.ReEncrypt, env.Format != envelope.FormatV2, &env.Key, env.ContentAlgorithm)
+	switch {
+	case err != nil:
+		return nil, err
+	case newKey != nil:
+		out.ReEncrypted = true
+		return format.ReplaceKey(env, newKey, opts)
 	}
 	return format.Rewrap(ctx, env, c.provider, current, current, opts)
+}
+
+// tryReEncrypt rewraps w under current with KMS ReEncrypt when pref asks
+// for it (nil: unless the format commits to its data key), w is a KMS
+// wrap, current a keyring.KMS, and the provider can (reEncrypter). It
+// returns nil and no error when the rewrap is to unwrap and wrap instead:
+// ReEncrypt not wanted or not possible, the KMS client without it, or —
+// when pref is nil — KMS refusing it for want of permission.
+func tryReEncrypt(ctx context.Context, p materials.Provider, current keyring.Keyring, pref *bool, commits bool, w *envelope.WrappedKey, contentAlg string) (*envelope.WrappedKey, error) {
+	to, toKMS := current.(*keyring.KMS)
+	re, canReEncrypt := p.(reEncrypter)
+	want := !commits
+	if pref != nil {
+		want = *pref
+	}
+	if !want || !toKMS || !canReEncrypt || !kmsctx.Binds(w.Algorithm) {
+		return nil, nil
+	}
+	newKey, err := re.ReEncrypt(readContext(ctx, w), w, contentAlg, to)
+	switch {
+	case err == nil:
+		return newKey, nil
+	case errors.Is(err, errors.ErrUnsupported):
+	case pref == nil && isAccessDenied(err):
+		// The default chose ReEncrypt, not the caller: a role granted
+		// kms:Decrypt and kms:Encrypt but not kms:ReEncrypt* rotates as it
+		// did before ReEncrypt was used.
+	default:
+		return nil, fmt.Errorf("re-encrypting the data key in KMS: %w", err)
+	}
+	return nil, nil
 }
 
 // isAccessDenied reports whether KMS refused a request for want of a

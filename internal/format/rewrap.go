@@ -388,6 +388,27 @@ func RewrapCompanion(ctx context.Context, c *Companion, unwrap Unwrapper, wrap W
 	return r, nil
 }
 
+// ReplaceCompanionKeys is RewrapCompanion for a key service that rewrapped
+// every data key of c without handing them out (KMS ReEncrypt): keys are
+// c.Keys rewrapped, in order. The new companion is marshalled and parsed
+// back, and each parsed key must be the new one; nothing unwraps them
+// (Verified is false).
+func ReplaceCompanionKeys(c *Companion, keys []WrappedKey) (*RewrappedCompanion, error) {
+	if len(keys) != len(c.Keys) {
+		return nil, fmt.Errorf("%w: %d keys to replace %d", ErrMalformed, len(keys), len(c.Keys))
+	}
+	decoded, err := marshalParse(&Companion{Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	for i := range decoded.Keys {
+		if !sameWrappedKey(&decoded.Keys[i], &keys[i]) {
+			return nil, fmt.Errorf("%w: the new companion does not parse to the keys wrapped", ErrMalformed)
+		}
+	}
+	return &RewrappedCompanion{Companion: decoded}, nil
+}
+
 // marshalParse returns c as a reader will parse it from its stored bytes.
 func marshalParse(c *Companion) (*Companion, error) {
 	b, err := c.Marshal()

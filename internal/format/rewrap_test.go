@@ -646,3 +646,29 @@ func TestReplaceKey(t *testing.T) {
 	require.ErrorIs(t, err, envelope.ErrMalformed)
 	require.Nil(t, r)
 }
+
+// TestReplaceCompanionKeys: keys rewrapped by a key service replace a
+// companion's, in order, as parsed from the stored bytes; nothing is
+// Verified, and a count that does not match is refused.
+func TestReplaceCompanionKeys(t *testing.T) {
+	ctx := context.Background()
+	k := rwKeyrings(t)
+	c, dks := rwCompanion(t, k.aesOld, 2)
+	var keys []envelope.WrappedKey
+	for i := range c.Keys {
+		w, err := k.aesNew.Wrap(ctx, dks[i], envelope.ContentSSEC)
+		require.NoError(t, err)
+		keys = append(keys, *w)
+	}
+	r, err := envelope.ReplaceCompanionKeys(c, keys)
+	require.NoError(t, err)
+	require.False(t, r.Verified)
+	require.Equal(t, keys, r.Companion.Keys)
+	for i := range keys {
+		got, err := envelope.OpenCustomerKey(ctx, k.aesNew, &r.Companion.Keys[i])
+		require.NoError(t, err)
+		require.Equal(t, dks[i], got)
+	}
+	_, err = envelope.ReplaceCompanionKeys(c, keys[:1])
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+}
