@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.legacyWraps, "legacy-wraps", false, "also rewrap data keys under legacy wrap algorithms (AESWrap, RSA-OAEP-SHA-256, kms), upgrading them")
 	fs.BoolVar(&o.sseC, "sse-c", false, "the objects are managed SSE-C objects: rewrap their companions (<key>.ssec)")
 	fs.BoolVar(&o.rekey, "rekey", false, "with -sse-c: also copy each object onto itself under a fresh data key, retiring the old one")
-	fs.StringVar(&o.reEncrypt, "re-encrypt", "auto", "KMS → KMS by KMS ReEncrypt (the data key stays in KMS): auto (V2 objects only), always (V3 and segmented too: their key commitment is then not checked at rewrap time), never")
+	fs.StringVar(&o.reEncrypt, "re-encrypt", "auto", "KMS → KMS by KMS ReEncrypt (the data key stays in KMS): auto (V2 objects and SSE-C companions), always (V3 and segmented too: their key commitment is then not checked at rewrap time), never")
 	fs.StringVar(&o.resume, "resume", "", "checkpoint `file`: continue from it if it exists, and keep it up to date")
 	fs.DurationVar(&o.objectTimeout, "object-timeout", 2*time.Minute, "give up on one object after this long (it is retried on resume)")
 	fs.IntVar(&o.maxFailures, "max-failures", 0, "stop once more objects than this have failed (0: never)")
