@@ -114,7 +114,7 @@ func isAccountID(s string) bool {
 }
 
 // checkDiscovered refuses a key ARN outside the discovery filter.
-func (k *KMS) checkDiscovered(keyARN *string) error {
+func (k *KMS) checkDiscovered(op string, keyARN *string) error {
 	arn := aws.ToString(keyARN)
 	// arn:PARTITION:kms:REGION:ACCOUNT:key/ID
 	parts := strings.SplitN(arn, ":", 6)
@@ -125,8 +125,8 @@ func (k *KMS) checkDiscovered(keyARN *string) error {
 	if len(arn) > 256 {
 		arn = arn[:256] + "..."
 	}
-	return fmt.Errorf("keyring: KMS Decrypt with key %q: %w (partition %s, accounts %s): %w",
-		arn, ErrOutsideDiscoveryFilter, k.filter.Partition, strings.Join(k.filter.AccountIDs, ", "), envelope.ErrNoMasterKey)
+	return fmt.Errorf("keyring: KMS %s with key %q: %w (partition %s, accounts %s): %w",
+		op, arn, ErrOutsideDiscoveryFilter, k.filter.Partition, strings.Join(k.filter.AccountIDs, ", "), envelope.ErrNoMasterKey)
 }
 
 // errDecryptOnly is returned by Wrap on a discovery KMS key.
@@ -258,7 +258,7 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		return nil, k.callError("Decrypt", err)
 	}
 	if k.keyID == "" {
-		if err := k.checkDiscovered(out.KeyId); err != nil {
+		if err := k.checkDiscovered("Decrypt", out.KeyId); err != nil {
 			clear(out.Plaintext)
 			return nil, err
 		}
@@ -372,7 +372,7 @@ func (k *KMS) ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg 
 		return nil, from.callError("ReEncrypt", err)
 	}
 	if from.keyID == "" {
-		if err := from.checkDiscovered(out.SourceKeyId); err != nil {
+		if err := from.checkDiscovered("ReEncrypt", out.SourceKeyId); err != nil {
 			return nil, err
 		}
 	} else if !sameKey(from.keyID, aws.ToString(out.SourceKeyId)) {
