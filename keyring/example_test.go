@@ -125,3 +125,45 @@ func ExampleNewKMS() {
 	// Output:
 	// alias/s3-objects
 }
+
+// onlyKMSClient is a KMS client of the application's own, with
+// KMSClient's methods only.
+type onlyKMSClient struct{ keyring.KMSClient }
+
+// ReEncrypt moves a data key from one KMS key to another in one request,
+// without it leaving KMS (s3crypto's rewraps call it for KMS → KMS
+// rotations). The checks of an unwrap come before any request.
+func ExampleKMS_ReEncrypt() {
+	client := kms.New(kms.Options{Region: "eu-west-1"}) // kms.NewFromConfig(cfg)
+	oldKey, err := keyring.NewKMS(client, "alias/orders-2025")
+	if err != nil {
+		log.Fatal(err)
+	}
+	newKey, err := keyring.NewKMS(client, "alias/orders-2026")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// An object's data key as its envelope stores it (the blob is made up).
+	w := &envelope.WrappedKey{
+		Algorithm:   "kms+context",
+		Ciphertext:  []byte("a KMS ciphertext blob"),
+		Description: map[string]string{"tenant": "acme", "aws:x-amz-cek-alg": "115"},
+	}
+	// In a rotation, newKey.ReEncrypt(ctx, w, "115", oldKey) returns the
+	// data key wrapped under alias/orders-2026 with the same context.
+	ctx := keyring.WithEncryptionContext(context.Background(), map[string]string{"tenant": "globex"})
+	_, err = newKey.ReEncrypt(ctx, w, "115", oldKey)
+	fmt.Println(errors.Is(err, envelope.ErrAuthentication)) // not the context expected: nothing sent
+
+	// A client without a ReEncrypt method cannot; callers fall back to
+	// Unwrap and Wrap.
+	plain, err := keyring.NewKMS(onlyKMSClient{client}, "alias/orders-2026")
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = plain.ReEncrypt(context.Background(), w, "115", oldKey)
+	fmt.Println(errors.Is(err, errors.ErrUnsupported))
+	// Output:
+	// true
+	// true
+}

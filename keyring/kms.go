@@ -114,7 +114,7 @@ func isAccountID(s string) bool {
 }
 
 // checkDiscovered refuses a key ARN outside the discovery filter.
-func (k *KMS) checkDiscovered(keyARN *string) error {
+func (k *KMS) checkDiscovered(op string, keyARN *string) error {
 	arn := aws.ToString(keyARN)
 	// arn:PARTITION:kms:REGION:ACCOUNT:key/ID
 	parts := strings.SplitN(arn, ":", 6)
@@ -125,8 +125,8 @@ func (k *KMS) checkDiscovered(keyARN *string) error {
 	if len(arn) > 256 {
 		arn = arn[:256] + "..."
 	}
-	return fmt.Errorf("keyring: KMS Decrypt with key %q: %w (partition %s, accounts %s): %w",
-		arn, ErrOutsideDiscoveryFilter, k.filter.Partition, strings.Join(k.filter.AccountIDs, ", "), envelope.ErrNoMasterKey)
+	return fmt.Errorf("keyring: KMS %s with key %q: %w (partition %s, accounts %s): %w",
+		op, arn, ErrOutsideDiscoveryFilter, k.filter.Partition, strings.Join(k.filter.AccountIDs, ", "), envelope.ErrNoMasterKey)
 }
 
 // errDecryptOnly is returned by Wrap on a discovery KMS key.
@@ -242,34 +242,8 @@ func (k *KMS) Wrap(ctx context.Context, dataKey []byte, contentAlg string) (*env
 // is given. Legacy "kms" wraps (unwrap only; the caller gates them) are
 // decrypted with their stored context.
 func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
-	if w == nil {
-		return nil, unwrapError("", envelope.ErrMalformed)
-	}
-	switch w.Algorithm {
-	case format.WrapKMSContext:
-		alg, ok := w.Description[kmsctx.ReservedKey]
-		if !ok {
-			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, kmsctx.ReservedKey)
-		}
-		if alg != contentAlg {
-			return nil, fmt.Errorf("keyring: unwrap kms+context: %w: encryption context binds content algorithm %s, object uses %s",
-				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
-		}
-	case format.WrapLegacyKMS:
-		// A legacy kms wrap binds no content algorithm, and its writers
-		// never set aws:x-amz-cek-alg. A context that names another
-		// algorithm is a blob made for something else — the data key of an
-		// SSE-C object (which S3 receives on every request), of a V3 or
-		// segmented object — relabelled to be opened as this object's key.
-		if alg, ok := w.Description[kmsctx.ReservedKey]; ok && alg != contentAlg {
-			return nil, fmt.Errorf("keyring: unwrap kms: %w: encryption context binds content algorithm %s, object uses %s",
-				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
-		}
-	default:
-		return nil, unwrapError(w.Algorithm, envelope.ErrUnsupported)
-	}
-	if want, ok := kmsctx.From(ctx); ok && !contextMatches(w, want) {
-		return nil, fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
+	if err := checkUnwrap(ctx, w, contentAlg); err != nil {
+		return nil, err
 	}
 	in := &kms.DecryptInput{
 		CiphertextBlob:    w.Ciphertext,
@@ -281,17 +255,10 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 	}
 	out, err := k.client.Decrypt(ctx, in)
 	if err != nil {
-		// A blob that is not KMS's, was altered, has another context, or
-		// belongs to another key: the wrapped key does not unwrap.
-		var bad *types.InvalidCiphertextException
-		var wrongKey *types.IncorrectKeyException
-		if errors.As(err, &bad) || errors.As(err, &wrongKey) {
-			return nil, fmt.Errorf("keyring: KMS Decrypt with key %s: %w: %w", k.keyOrBlob(), envelope.ErrAuthentication, err)
-		}
-		return nil, k.kmsError("Decrypt", err)
+		return nil, k.callError("Decrypt", err)
 	}
 	if k.keyID == "" {
-		if err := k.checkDiscovered(out.KeyId); err != nil {
+		if err := k.checkDiscovered("Decrypt", out.KeyId); err != nil {
 			clear(out.Plaintext)
 			return nil, err
 		}
@@ -301,6 +268,136 @@ func (k *KMS) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg str
 		return nil, unwrapError(w.Algorithm, envelope.ErrAuthentication)
 	}
 	return out.Plaintext, nil
+}
+
+// callError types the error of a KMS call that takes a wrapped key.
+func (k *KMS) callError(op string, err error) error {
+	// A blob that is not KMS's, was altered, has another context, or
+	// belongs to another key: the wrapped key does not unwrap.
+	var bad *types.InvalidCiphertextException
+	var wrongKey *types.IncorrectKeyException
+	if errors.As(err, &bad) || errors.As(err, &wrongKey) {
+		return fmt.Errorf("keyring: KMS %s with key %s: %w: %w", op, k.keyOrBlob(), envelope.ErrAuthentication, err)
+	}
+	return k.kmsError(op, err)
+}
+
+// checkUnwrap makes the checks of an unwrap that come before KMS is asked:
+// a KMS wrap algorithm, a stored context that binds contentAlg, and the
+// caller's expected context, if any.
+func checkUnwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) error {
+	if w == nil {
+		return unwrapError("", envelope.ErrMalformed)
+	}
+	switch w.Algorithm {
+	case format.WrapKMSContext:
+		alg, ok := w.Description[kmsctx.ReservedKey]
+		if !ok {
+			return fmt.Errorf("keyring: unwrap kms+context: %w: encryption context lacks %s", envelope.ErrMalformed, kmsctx.ReservedKey)
+		}
+		if alg != contentAlg {
+			return fmt.Errorf("keyring: unwrap kms+context: %w: encryption context binds content algorithm %s, object uses %s",
+				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
+		}
+	case format.WrapLegacyKMS:
+		// A legacy kms wrap binds no content algorithm, and its writers
+		// never set aws:x-amz-cek-alg. A context that names another
+		// algorithm is a blob made for something else — the data key of an
+		// SSE-C object (which S3 receives on every request), of a V3 or
+		// segmented object — relabelled to be opened as this object's key.
+		if alg, ok := w.Description[kmsctx.ReservedKey]; ok && alg != contentAlg {
+			return fmt.Errorf("keyring: unwrap kms: %w: encryption context binds content algorithm %s, object uses %s",
+				envelope.ErrAuthentication, algName(alg), algName(contentAlg))
+		}
+	default:
+		return unwrapError(w.Algorithm, envelope.ErrUnsupported)
+	}
+	if want, ok := kmsctx.From(ctx); ok && !contextMatches(w, want) {
+		return fmt.Errorf("keyring: unwrap %s: %w: the stored encryption context is not the one expected", w.Algorithm, envelope.ErrAuthentication)
+	}
+	return nil
+}
+
+// reEncrypter is the optional part of a KMSClient that ReEncrypt calls
+// (*kms.Client has it). KMSClient does not require it: adding a method to
+// an interface that users implement would break their code.
+type reEncrypter interface {
+	ReEncrypt(ctx context.Context, in *kms.ReEncryptInput, optFns ...func(*kms.Options)) (*kms.ReEncryptOutput, error)
+}
+
+// ReEncrypt rewraps w, a data key that from unwraps, under k with one KMS
+// ReEncrypt request, so that the data key never leaves KMS. It stands for
+// from.Unwrap followed by k.Wrap: the same checks come first (see Unwrap;
+// ctx's encryption context is the one expected), the object's encryption
+// context is kept (less what wraps add themselves), and the source is held
+// to what from accepts — its key (a source key KMS reports as another is
+// refused, as KMS itself refuses it) or, for a discovery key, its filter
+// (the new wrap is discarded otherwise). Nothing checks that the new wrap
+// opens to the same data key: KMS guarantees it.
+//
+// The request goes through k's client, in k's region, and needs
+// kms:ReEncryptFrom on the source key and kms:ReEncryptTo on k's. A client
+// without a ReEncrypt method (KMSClient does not require one) fails with an
+// error wrapping errors.ErrUnsupported before any request is made.
+func (k *KMS) ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, from *KMS) (*envelope.WrappedKey, error) {
+	if k.keyID == "" {
+		return nil, errDecryptOnly
+	}
+	if from == nil {
+		return nil, errors.New("keyring: KMS ReEncrypt needs the master key that unwraps the data key")
+	}
+	re, ok := k.client.(reEncrypter)
+	if !ok {
+		return nil, fmt.Errorf("keyring: KMS ReEncrypt: the KMS client has no ReEncrypt method: %w", errors.ErrUnsupported)
+	}
+	if err := checkUnwrap(ctx, w, contentAlg); err != nil {
+		return nil, err
+	}
+	dest, err := k.wrapContext(kmsctx.With(ctx, kmsctx.Carried(w)), contentAlg)
+	if err != nil {
+		return nil, err
+	}
+	in := &kms.ReEncryptInput{
+		CiphertextBlob:               w.Ciphertext,
+		SourceEncryptionContext:      w.Description,
+		DestinationKeyId:             aws.String(k.keyID),
+		DestinationEncryptionContext: dest,
+		GrantTokens:                  slices.Concat(from.opts.GrantTokens, k.opts.GrantTokens),
+	}
+	if from.keyID != "" {
+		in.SourceKeyId = aws.String(from.keyID)
+	}
+	out, err := re.ReEncrypt(ctx, in)
+	if err != nil {
+		return nil, from.callError("ReEncrypt", err)
+	}
+	if from.keyID == "" {
+		if err := from.checkDiscovered("ReEncrypt", out.SourceKeyId); err != nil {
+			return nil, err
+		}
+	} else if !sameKey(from.keyID, aws.ToString(out.SourceKeyId)) {
+		return nil, fmt.Errorf("keyring: KMS ReEncrypt with key %s: %w: KMS reports the data key was under key %.256q",
+			from.keyID, envelope.ErrAuthentication, aws.ToString(out.SourceKeyId))
+	}
+	if len(out.CiphertextBlob) == 0 {
+		return nil, fmt.Errorf("keyring: KMS ReEncrypt to key %s returned no ciphertext", k.keyID)
+	}
+	return &envelope.WrappedKey{Algorithm: format.WrapKMSContext, Ciphertext: out.CiphertextBlob, Description: dest}, nil
+}
+
+// sameKey reports whether KMS key keyID (as a master key names it) may be
+// the key whose ARN is arn. Only an ARN or a bare key ID can be compared;
+// an alias, or a response that names no key, is left to KMS, which refuses
+// a blob of another key than SourceKeyId (a server that does not — like
+// local-kms — is caught here when the key is named by ARN or ID).
+func sameKey(keyID, arn string) bool {
+	switch {
+	case arn == "", strings.HasPrefix(keyID, "alias/"), strings.Contains(keyID, ":alias/"):
+		return true
+	case strings.HasPrefix(keyID, "arn:"):
+		return keyID == arn
+	}
+	return strings.HasSuffix(arn, ":key/"+keyID)
 }
 
 // contextMatches reports whether w's stored context is the expected one,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
@@ -99,4 +100,56 @@ func ExampleNewLookupProvider() {
 	// 2024 true false
 	// 2019 false true
 	// lookups: 3
+}
+
+// countingKey counts the unwraps that reach its master key.
+type countingKey struct {
+	keyring.Keyring
+	unwraps int
+}
+
+func (k *countingKey) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	k.unwraps++
+	return k.Keyring.Unwrap(ctx, w, contentAlg)
+}
+
+// A cache in front of a provider answers repeated reads of one object
+// without asking the master key again (for KMS, a Decrypt request; for RSA,
+// a private-key operation). Pass it to s3crypto.New as any provider.
+func ExampleNewCache() {
+	ctx := context.Background()
+	aes, err := keyring.NewAES(bytes.Repeat([]byte{1}, 32), map[string]string{"kid": "2026"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	master := &countingKey{Keyring: aes}
+	p, closeCache := materials.NewCache(materials.NewProvider(master), func(o *materials.CacheOptions) {
+		o.MaxAge = 5 * time.Minute // how long a data key stays in memory
+		o.MaxUses = 1000           // and how many reads it answers
+	})
+	defer closeCache() // clears the data keys held
+
+	// An object's data key, as its envelope stores it.
+	dataKey := make([]byte, 32)
+	rand.Read(dataKey)
+	wrapped, err := master.Wrap(ctx, dataKey, "115")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		got, err := p.Unwrap(ctx, wrapped, "115")
+		fmt.Println(err == nil && bytes.Equal(got, dataKey))
+	}
+	fmt.Println("master key unwraps:", master.unwraps)
+
+	// An envelope that differs in anything is not answered from the cache.
+	wrapped.Description = map[string]string{"kid": "2025"}
+	_, err = p.Unwrap(ctx, wrapped, "115")
+	fmt.Println(errors.Is(err, envelope.ErrNoMasterKey))
+	// Output:
+	// true
+	// true
+	// true
+	// master key unwraps: 1
+	// true
 }

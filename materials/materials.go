@@ -2,6 +2,35 @@
 // data keys of new objects, and, for reading, the one whose description
 // matches the description stored with an object — which may be an older key
 // than the current one.
+//
+// # Caching data keys
+//
+// Every read of an object unwraps its data key: a KMS Decrypt request, or
+// an RSA private-key operation. NewCache wraps a provider so that an object
+// read again soon after reuses the data key unwrapped the first time. It
+// holds each data key (a copy; callers get copies of their own) under
+// everything an unwrap's answer depends on: the wrapped key, its wrap
+// algorithm, the stored description or KMS encryption context, the content
+// algorithm, and the encryption context the caller expects
+// (keyring.WithEncryptionContext). A request that differs in any of them —
+// a tampered envelope, another expectation — misses and is checked by the
+// wrapped provider as it would be without the cache; what the formats check
+// after the unwrap (the key commitment, the body's tag) is checked on every
+// read, hit or miss. Failed unwraps are not kept. Concurrent misses for the
+// same key make one unwrap.
+//
+// It is bounded by entries (least recently used dropped first), by age
+// (MaxAge from the unwrap, one minute by default) and optionally by uses per
+// key; a data key dropped for any reason, or by the function NewCache
+// returns, is cleared in memory. Writes never use it: every new object gets
+// a fresh data key from Current.
+//
+// What it trades: plaintext data keys stay in the process's memory for up
+// to MaxAge, and for that long a revoked KMS grant, a disabled KMS key or a
+// master key removed from the provider still lets the process read the
+// objects it read recently. It saves nothing when each object is read once
+// (a RewrapAll, a backup); use it for objects read repeatedly, and not in a
+// process whose memory is less trusted than its key service.
 package materials
 
 import (
@@ -134,6 +163,9 @@ func (p *invalid) Resolve(context.Context, *envelope.WrappedKey) (keyring.Keyrin
 func (p *invalid) Unwrap(context.Context, *envelope.WrappedKey, string) ([]byte, error) {
 	return nil, p.err
 }
+func (p *invalid) ReEncrypt(context.Context, *envelope.WrappedKey, string, *keyring.KMS) (*envelope.WrappedKey, error) {
+	return nil, p.err
+}
 
 type invalidKey invalid
 
@@ -192,6 +224,54 @@ func (p *provider) Resolve(ctx context.Context, w *envelope.WrappedKey) (keyring
 	return k, nil
 }
 
+// ReEncrypt rewraps w under to inside KMS (keyring.KMS.ReEncrypt), from
+// the first of the provider's KMS master keys that KMS accepts as w's: the
+// keys Unwrap would try, in its order, less to itself (a data key already
+// under to is not rewrapped; a rewrap checks that first). It is not part of
+// Provider: s3crypto's rewraps find it by an interface of their own, and
+// fall back to unwrapping and wrapping without it. Errors are the first
+// master key's, or wrap errors.ErrUnsupported when to's client has no
+// ReEncrypt.
+func (p *provider) ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, to *keyring.KMS) (*envelope.WrappedKey, error) {
+	keys := p.matching(w)
+	if len(keys) == 0 {
+		k, err := p.Resolve(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		keys = []keyring.Keyring{k}
+	}
+	var first error
+	for _, k := range keys {
+		from, ok := k.(*keyring.KMS)
+		if !ok || from == to || (from.KeyID() != "" && from.KeyID() == to.KeyID()) {
+			continue
+		}
+		nw, err := to.ReEncrypt(ctx, w, contentAlg, from)
+		if err == nil || errors.Is(err, errors.ErrUnsupported) {
+			return nw, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("%w: no KMS master key but the new one to re-encrypt from", &NoMasterKeyError{Description: maps.Clone(w.Description)})
+	}
+	return nil, first
+}
+
+// matching returns the provider's master keys that match w, in order.
+func (p *provider) matching(w *envelope.WrappedKey) []keyring.Keyring {
+	var keys []keyring.Keyring
+	for _, k := range p.keys {
+		if Matches(k, w) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
 	// Whatever the master key's implementation: an expected encryption
 	// context can only be checked where KMS binds one.
@@ -209,15 +289,11 @@ func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAl
 	// A key that matches by more than the description (a KMS key matches
 	// every KMS wrap) may not be the one that wrapped w: try the provider's
 	// other keys that match too, in order (the first error is returned).
-	first := true
-	for _, other := range p.keys {
-		if !Matches(other, w) {
-			continue
-		}
-		if first { // that is k, tried above
-			first = false
-			continue
-		}
+	others := p.matching(w)
+	if len(others) > 0 {
+		others = others[1:] // the first is k, tried above
+	}
+	for _, other := range others {
 		if dk, err2 := other.Unwrap(ctx, w, contentAlg); err2 == nil {
 			return dk, nil
 		}

@@ -66,6 +66,25 @@
 // (keyring.WithEncryptionContext). To rotate from one KMS key to another,
 // give both: materials.NewProvider(newKMS, oldKMS).
 //
+// A KMS → KMS rewrap of a V2 object, or of an SSE-C object's companion,
+// uses KMS ReEncrypt: one request, after the Decrypt that finds the object
+// not current, in place of the Decrypts and the Encrypt of unwrapping,
+// wrapping and verifying; the data key never leaves KMS
+// (RewrapOutput.ReEncrypted). What it trades: nothing here unwraps the new
+// wrap to check it holds the same data key — KMS guarantees that — and a
+// V3 or segmented object's key commitment cannot be checked against a data
+// key never seen. So those formats use ReEncrypt only when asked
+// (RewrapInput.ReEncrypt, RewrapAllInput.ReEncrypt: true); their
+// commitment is still checked on every read, and a rewrap then carries a
+// broken envelope forward rather than finding it. ReEncrypt false never
+// uses it; by default, a role that KMS refuses ReEncrypt (kms:Decrypt and
+// kms:Encrypt granted, kms:ReEncrypt* not) rotates as before, for one
+// refused request more per object. The source is held to the provider's
+// KMS master keys, as Decrypt is: a named key, or a discovery key's filter,
+// so a planted object under another key is refused, not rewrapped. A
+// provider not from materials, or a KMS client without ReEncrypt, unwraps
+// and wraps.
+//
 // # Managed SSE-C
 //
 // An SSECClient has S3 encrypt each object under a customer-provided key

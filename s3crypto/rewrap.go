@@ -117,6 +117,19 @@ type RewrapInput struct {
 	// in a versioned bucket). A Client refuses Rekey: its data keys are
 	// retired by reading and putting the object.
 	Rekey bool
+	// ReEncrypt says whether a KMS → KMS rewrap (a KMS-wrapped object, a
+	// keyring.KMS current master key, a provider from materials) uses KMS
+	// ReEncrypt, one request that never brings the data key out of KMS, in
+	// place of Decrypt and Encrypt. Nil: for V2 objects and SSE-C
+	// companions only (they have no key commitment to check); true: for
+	// every format; false: never. A re-encrypted V3 or segmented object's
+	// key commitment is not checked against its data key at rewrap time (it
+	// still is on every read), and no new wrap is unwrapped to verify it
+	// (see RewrapOutput.ReEncrypted). A KMS client without a ReEncrypt
+	// method is used as if it were false, and so, when ReEncrypt is nil, is
+	// KMS refusing ReEncrypt for want of permission (the rewrap then costs
+	// that one refused request more).
+	ReEncrypt *bool
 }
 
 // RewrapOutput says what Rewrap found and did.
@@ -143,6 +156,10 @@ type RewrapOutput struct {
 	// unwrap (an RSA public key) is not Verified: then only the V3 key
 	// commitment (for V3 objects) was checked.
 	Verified bool
+	// ReEncrypted is true when KMS ReEncrypt rewrapped the data key (see
+	// RewrapInput.ReEncrypt): it never left KMS, and KMS, not this client,
+	// vouches that the new wrap holds the same data key (Verified is false).
+	ReEncrypted bool
 	// Multipart is true when a metadata envelope was written by a multipart
 	// copy (objects over 5 GiB).
 	Multipart bool
@@ -212,17 +229,14 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 
-	// The data key is unwrapped, wrapped again, serialized as it will be
-	// stored, decoded back and checked in internal/format: it never comes
-	// up here.
-	rw, err := format.Rewrap(ctx, env, c.provider, current, current, format.RewrapOptions{
+	rw, err := c.rewrapKey(ctx, in, env, current, format.RewrapOptions{
 		Metadata:        rd.head.Metadata,
 		InstructionFile: rd.storage == inInstructionFile,
 		UnwrapContext:   readContext,
 		WrapContext: func(ctx context.Context, old *envelope.WrappedKey) context.Context {
 			return wrapContext(ctx, current, old)
 		},
-	})
+	}, out)
 	if err != nil {
 		return out, err
 	}
@@ -258,6 +272,68 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 	return out, nil
 }
 
+// reEncrypter is a provider that rewraps a KMS-wrapped data key under a
+// KMS master key inside KMS: materials' providers and caches have it (see
+// their ReEncrypt); Provider does not require it.
+type reEncrypter interface {
+	ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAlg string, to *keyring.KMS) (*envelope.WrappedKey, error)
+}
+
+// rewrapKey makes the new envelope: by KMS ReEncrypt when wanted and
+// possible (see tryReEncrypt; V2 has no key commitment), otherwise the data
+// key is unwrapped, wrapped again, serialized as it will be stored, decoded
+// back and checked in internal/format. Either way the data key never comes
+// up here.
+func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Envelope, current keyring.Keyring, opts format.RewrapOptions, out *RewrapOutput) (*format.Rewrapped, error) {
+	newKey, err := tryReEncrypt(ctx, c.provider, current, in.ReEncrypt, env.Format != envelope.FormatV2, &env.Key, env.ContentAlgorithm)
+	switch {
+	case err != nil:
+		return nil, err
+	case newKey != nil:
+		out.ReEncrypted = true
+		return format.ReplaceKey(env, newKey, opts)
+	}
+	return format.Rewrap(ctx, env, c.provider, current, current, opts)
+}
+
+// tryReEncrypt rewraps w under current with KMS ReEncrypt when pref asks
+// for it (nil: unless the format commits to its data key), w is a KMS
+// wrap, current a keyring.KMS, and the provider can (reEncrypter). It
+// returns nil and no error when the rewrap is to unwrap and wrap instead:
+// ReEncrypt not wanted or not possible, the KMS client without it, or —
+// when pref is nil — KMS refusing it for want of permission.
+func tryReEncrypt(ctx context.Context, p materials.Provider, current keyring.Keyring, pref *bool, commits bool, w *envelope.WrappedKey, contentAlg string) (*envelope.WrappedKey, error) {
+	to, toKMS := current.(*keyring.KMS)
+	re, canReEncrypt := p.(reEncrypter)
+	want := !commits
+	if pref != nil {
+		want = *pref
+	}
+	if !want || !toKMS || !canReEncrypt || !kmsctx.Binds(w.Algorithm) {
+		return nil, nil
+	}
+	newKey, err := re.ReEncrypt(readContext(ctx, w), w, contentAlg, to)
+	switch {
+	case err == nil:
+		return newKey, nil
+	case errors.Is(err, errors.ErrUnsupported):
+	case pref == nil && isAccessDenied(err):
+		// The default chose ReEncrypt, not the caller: a role granted
+		// kms:Decrypt and kms:Encrypt but not kms:ReEncrypt* rotates as it
+		// did before ReEncrypt was used.
+	default:
+		return nil, fmt.Errorf("re-encrypting the data key in KMS: %w", err)
+	}
+	return nil, nil
+}
+
+// isAccessDenied reports whether KMS refused a request for want of a
+// permission (AWS KMS does not model the error as a type).
+func isAccessDenied(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
+}
+
 // readContext is the context to unwrap an object's data key with: the
 // caller's expected encryption context applies to a KMS wrap; for any
 // other, a context on ctx is the one for the new wrap (see RewrapAll), not
@@ -282,12 +358,7 @@ func wrapContext(ctx context.Context, current keyring.Keyring, old *envelope.Wra
 	case !toKMS:
 		return keyring.WithEncryptionContext(ctx, nil)
 	}
-	ec := maps.Clone(old.Description)
-	delete(ec, kmsctx.ReservedKey)
-	if old.Algorithm == format.WrapLegacyKMS {
-		delete(ec, kmsctx.LegacyKeyIDKey)
-	}
-	return keyring.WithEncryptionContext(ctx, ec)
+	return keyring.WithEncryptionContext(ctx, kmsctx.Carried(old))
 }
 
 // readForRewrap reads the object's metadata and envelope. A non-nil output

@@ -39,6 +39,8 @@ type RewrapAllInput struct {
 	EnforceRotation bool
 	// Rekey re-keys every SSE-C object as well (see RewrapInput.Rekey).
 	Rekey bool
+	// ReEncrypt applies to every object (see RewrapInput.ReEncrypt).
+	ReEncrypt *bool
 	// ObjectTimeout bounds each object's rewrap (zero: no bound). An object
 	// that times out is a failure, retried on resume.
 	ObjectTimeout time.Duration
@@ -353,6 +355,7 @@ func (w *walk) work(ctx context.Context, events chan<- walkEvent, jobs <-chan wa
 			DryRun:              w.in.DryRun,
 			EnforceRotation:     w.in.EnforceRotation,
 			Rekey:               w.in.Rekey,
+			ReEncrypt:           w.in.ReEncrypt,
 		})
 		cancel()
 		if err != nil && ctx.Err() != nil {

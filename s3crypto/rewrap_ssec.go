@@ -66,31 +66,41 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 			return out, s3Error("reading the object", err)
 		}
 	}
-	allCurrent := true
+	allCurrent, anyCurrent := true, false
 	for i := range comp.Keys {
 		cur, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, format.CustomerEnvelope(&comp.Keys[i]))
 		if err != nil {
 			return out, err
 		}
 		allCurrent = allCurrent && cur
+		anyCurrent = anyCurrent || cur
 	}
 	if allCurrent {
 		out.Status = AlreadyCurrent
 		return out, nil
 	}
 
-	// Every key is unwrapped, wrapped again, and checked as it will be
-	// stored in internal/format: these data keys are not sent to S3 here,
-	// so they never come up.
 	wctx := func(ctx context.Context, old *envelope.WrappedKey) context.Context {
 		return wrapContext(ctx, current, old)
 	}
-	rw, err := format.RewrapCompanion(ctx, comp, c.provider, current, current, format.RewrapOptions{
-		UnwrapContext: readContext,
-		WrapContext:   wctx,
-	})
-	if err != nil {
-		return out, err
+	var rw *format.RewrappedCompanion
+	if !anyCurrent { // ReEncrypt rewraps from the provider's old keys only
+		if rw, err = c.reEncryptCompanion(ctx, in, comp, current); err != nil {
+			return out, err
+		}
+		out.ReEncrypted = rw != nil
+	}
+	if rw == nil {
+		// Every key is unwrapped, wrapped again, and checked as it will be
+		// stored in internal/format: these data keys are not sent to S3
+		// here, so they never come up.
+		rw, err = format.RewrapCompanion(ctx, comp, c.provider, current, current, format.RewrapOptions{
+			UnwrapContext: readContext,
+			WrapContext:   wctx,
+		})
+		if err != nil {
+			return out, err
+		}
 	}
 	next := rw.Companion
 	out.NewWrap = next.Keys[0].Algorithm
@@ -119,6 +129,21 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 	out.Written = true
 	out.ETag, out.VersionId = res.ETag, res.VersionId
 	return out, nil
+}
+
+// reEncryptCompanion rewraps every key of comp by KMS ReEncrypt (see
+// tryReEncrypt: a companion commits to nothing), or returns nil and no
+// error when the keys are to be unwrapped and wrapped instead.
+func (c *SSECClient) reEncryptCompanion(ctx context.Context, in *RewrapInput, comp *format.Companion, current keyring.Keyring) (*format.RewrappedCompanion, error) {
+	keys := make([]envelope.WrappedKey, len(comp.Keys))
+	for i := range comp.Keys {
+		w, err := tryReEncrypt(ctx, c.provider, current, in.ReEncrypt, false, &comp.Keys[i], format.ContentSSEC)
+		if err != nil || w == nil {
+			return nil, err
+		}
+		keys[i] = *w
+	}
+	return format.ReplaceCompanionKeys(comp, keys)
 }
 
 // companionWriteFailed follows a failed companion rewrite: nil when the

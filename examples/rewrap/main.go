@@ -19,7 +19,9 @@
 //     by unwrapping), read by keyring.ParseRSA;
 //   - kms:<key ID, ARN or alias> for a KMS key (-kms-endpoint for a
 //     KMS-compatible server). A KMS key takes no description: objects store
-//     their encryption context, which a rewrap keeps.
+//     their encryption context, which a rewrap keeps. From one KMS key to
+//     another, -re-encrypt says when KMS ReEncrypt moves the data key
+//     without it leaving KMS (see s3crypto.RewrapInput.ReEncrypt).
 //
 // A description (-new-desc, -old-desc) is the JSON object stored with every
 // object ({"kid":"2026"}) or the same as k=v[,k=v...]; it is how readers find
@@ -92,7 +94,7 @@ type options struct {
 	concurrency, maxFailures                      int
 	dryRun, enforce, requireV3, legacyWraps       bool
 	sseC, rekey                                   bool
-	resume                                        string
+	resume, reEncrypt                             string
 	objectTimeout, progressEvery                  time.Duration
 }
 
@@ -120,6 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.legacyWraps, "legacy-wraps", false, "also rewrap data keys under legacy wrap algorithms (AESWrap, RSA-OAEP-SHA-256, kms), upgrading them")
 	fs.BoolVar(&o.sseC, "sse-c", false, "the objects are managed SSE-C objects: rewrap their companions (<key>.ssec)")
 	fs.BoolVar(&o.rekey, "rekey", false, "with -sse-c: also copy each object onto itself under a fresh data key, retiring the old one")
+	fs.StringVar(&o.reEncrypt, "re-encrypt", "auto", "KMS → KMS by KMS ReEncrypt (the data key stays in KMS): auto (V2 objects and SSE-C companions), always (V3 and segmented too: their key commitment is then not checked at rewrap time), never")
 	fs.StringVar(&o.resume, "resume", "", "checkpoint `file`: continue from it if it exists, and keep it up to date")
 	fs.DurationVar(&o.objectTimeout, "object-timeout", 2*time.Minute, "give up on one object after this long (it is retried on resume)")
 	fs.IntVar(&o.maxFailures, "max-failures", 0, "stop once more objects than this have failed (0: never)")
@@ -155,6 +158,10 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: -dry-run writes no checkpoint; drop -resume", errUsage)
 	case o.rekey && !o.sseC:
 		return fmt.Errorf("%w: -rekey is for SSE-C objects (-sse-c); a client-side object's data key is replaced by reading and writing it", errUsage)
+	}
+	reEncrypt, ok := map[string]*bool{"auto": nil, "always": aws.Bool(true), "never": aws.Bool(false)}[o.reEncrypt]
+	if !ok {
+		return fmt.Errorf("%w: -re-encrypt is auto, always or never, not %.20q", errUsage, o.reEncrypt)
 	}
 	awsCfg, err := loadAWS(ctx, o.region)
 	if err != nil {
@@ -222,6 +229,7 @@ func rewrap(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		DryRun:          o.dryRun,
 		EnforceRotation: o.enforce,
 		Rekey:           o.rekey,
+		ReEncrypt:       reEncrypt,
 		ObjectTimeout:   o.objectTimeout,
 		MaxFailures:     o.maxFailures,
 	}

@@ -404,6 +404,7 @@ func TestRewrapCommandUsage(t *testing.T) {
 		{[]string{"-new-key", keyFile, "-new-desc", "nokv"}, "want k=v"},
 		{[]string{"-new-key", keyFile, "-new-desc", "kid=1", "-dry-run", "-resume", "x"}, "-dry-run writes no checkpoint"},
 		{[]string{"-new-key", keyFile, "-new-desc", "kid=1", "-concurrency", "0"}, "-concurrency must be at least 1"},
+		{[]string{"-new-key", keyFile, "-new-desc", "kid=1", "-re-encrypt", "sometimes"}, "-re-encrypt is auto, always or never"},
 		{[]string{"-no-such-flag"}, "flag provided but not defined"},
 	} {
 		code, _, errOut := e.rewrap(tc.args...)

@@ -17,13 +17,20 @@ import (
 // not counted). A new name must earn its place: raise a limit only on
 // purpose. The goal for the whole library is 130.
 var limits = map[string]int{
-	"envelope":  45,
-	"keyring":   34,
-	"materials": 10,
+	"envelope": 45,
+	// keyring: +1 for KMS.ReEncrypt, so that a KMS → KMS rewrap keeps the
+	// data key inside KMS (issue 15); KMSClient is left as it was.
+	"keyring": 35,
+	// materials: +2 for NewCache and CacheOptions, the opt-in cache of
+	// unwrapped data keys (issue 15): it returns a plain Provider and a
+	// func that clears it, rather than a type with a Close method.
+	"materials": 12,
 	"s3crypto":  62,
 }
 
-const totalLimit = 145
+// totalLimit: 145, +2 for materials.NewCache and CacheOptions, +1 for
+// keyring.KMS.ReEncrypt.
+const totalLimit = 148
 
 func TestExportedIdentifiers(t *testing.T) {
 	total := 0

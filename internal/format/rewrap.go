@@ -137,11 +137,57 @@ func Rewrap(ctx context.Context, e *Envelope, unwrap Unwrapper, wrap Wrapper, ch
 	if err != nil {
 		return nil, fmt.Errorf("wrapping the data key with the new master key: %w", err)
 	}
+	r, err := stage(e, newKey, opts)
+	if err != nil {
+		return nil, err
+	}
+	decoded := r.Envelope
+	if err := decoded.CheckDataKey(dataKey); err != nil {
+		return nil, fmt.Errorf("the new envelope fails the key commitment: %w", err)
+	}
+	if check != nil {
+		if r.Verified, err = verifyWrap(wrapCtx, check, &decoded.Key, decoded.ContentAlgorithm, dataKey); err != nil {
+			return nil, err
+		}
+	}
+	keep = true
+	r.checkKey = func(e *Envelope) error { return e.CheckDataKey(dataKey) }
+	r.close = func() {
+		clear(dataKey)
+		r.checkKey = nil
+	}
+	return r, nil
+}
+
+// ReplaceKey is Rewrap for a key service that rewrapped e's data key
+// without handing it out (KMS ReEncrypt): newKey is e.Key rewrapped. The
+// new envelope is serialized and decoded back as Rewrap does and must
+// differ from e only in its key, but with no data key at hand neither e's
+// key commitment nor the new wrap is checked (Verified is false; readers
+// check the commitment on every read), and CheckDataKey checks only that
+// an envelope is exactly the new one (ErrAuthentication otherwise).
+func ReplaceKey(e *Envelope, newKey *WrappedKey, opts RewrapOptions) (*Rewrapped, error) {
+	r, err := stage(e, newKey, opts)
+	if err != nil {
+		return nil, err
+	}
+	decoded := r.Envelope
+	r.checkKey = func(e *Envelope) error {
+		if sameButKey(decoded, e, &decoded.Key) != nil {
+			return fmt.Errorf("%w: the envelope is not the one rewrapped", ErrAuthentication)
+		}
+		return nil
+	}
+	r.close = func() { r.checkKey = nil }
+	return r, nil
+}
+
+// stage serializes e with newKey in place of its key exactly as it is to
+// be stored (opts.Metadata merged, or an instruction file), decodes those
+// bytes, and checks that the result differs from e only in its key.
+func stage(e *Envelope, newKey *WrappedKey, opts RewrapOptions) (*Rewrapped, error) {
 	next := *e
 	next.Key = *newKey
-
-	// Serialize the new envelope as it will be stored, and check what a
-	// reader will decode from exactly those bytes.
 	r := &Rewrapped{}
 	var decoded *Envelope
 	if !opts.InstructionFile {
@@ -172,21 +218,7 @@ func Rewrap(ctx context.Context, e *Envelope, unwrap Unwrapper, wrap Wrapper, ch
 	if err := sameButKey(e, decoded, newKey); err != nil {
 		return nil, err
 	}
-	if err := decoded.CheckDataKey(dataKey); err != nil {
-		return nil, fmt.Errorf("the new envelope fails the key commitment: %w", err)
-	}
-	if check != nil {
-		if r.Verified, err = verifyWrap(wrapCtx, check, &decoded.Key, decoded.ContentAlgorithm, dataKey); err != nil {
-			return nil, err
-		}
-	}
 	r.Envelope = decoded
-	keep = true
-	r.checkKey = func(e *Envelope) error { return e.CheckDataKey(dataKey) }
-	r.close = func() {
-		clear(dataKey)
-		r.checkKey = nil
-	}
 	return r, nil
 }
 
@@ -354,6 +386,27 @@ func RewrapCompanion(ctx context.Context, c *Companion, unwrap Unwrapper, wrap W
 		r.Verified = r.Verified && verified
 	}
 	return r, nil
+}
+
+// ReplaceCompanionKeys is RewrapCompanion for a key service that rewrapped
+// every data key of c without handing them out (KMS ReEncrypt): keys are
+// c.Keys rewrapped, in order. The new companion is marshalled and parsed
+// back, and each parsed key must be the new one; nothing unwraps them
+// (Verified is false).
+func ReplaceCompanionKeys(c *Companion, keys []WrappedKey) (*RewrappedCompanion, error) {
+	if len(keys) != len(c.Keys) {
+		return nil, fmt.Errorf("%w: %d keys to replace %d", ErrMalformed, len(keys), len(c.Keys))
+	}
+	decoded, err := marshalParse(&Companion{Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	for i := range decoded.Keys {
+		if !sameWrappedKey(&decoded.Keys[i], &keys[i]) {
+			return nil, fmt.Errorf("%w: the new companion does not parse to the keys wrapped", ErrMalformed)
+		}
+	}
+	return &RewrappedCompanion{Companion: decoded}, nil
 }
 
 // marshalParse returns c as a reader will parse it from its stored bytes.

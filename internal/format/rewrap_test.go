@@ -589,3 +589,86 @@ func TestStageCustomerKey(t *testing.T) {
 	require.ErrorIs(t, err, envelope.ErrAuthentication)
 	require.Nil(t, s)
 }
+
+// TestReplaceKey: a key rewrapped by a key service (KMS ReEncrypt, played
+// here by unwrapping and wrapping outside) goes into the envelope as Rewrap
+// puts its own, serialized and decoded back; with no data key at hand
+// nothing is Verified, and CheckDataKey accepts exactly the new envelope.
+func TestReplaceKey(t *testing.T) {
+	ctx := context.Background()
+	k := rwKeyrings(t)
+	for _, f := range rwFormats {
+		for _, instr := range []bool{false, true} {
+			o := rwSeal(t, k.aesOld, f, instr)
+			t.Run(o.String(), func(t *testing.T) {
+				old := o.envelope(t)
+				dk, err := k.aesOld.Unwrap(ctx, &old.Key, old.ContentAlgorithm)
+				require.NoError(t, err)
+				newKey, err := k.aesNew.Wrap(ctx, dk, old.ContentAlgorithm)
+				require.NoError(t, err)
+				oldCopy := *old
+				r, err := envelope.ReplaceKey(old, newKey, o.options())
+				require.NoError(t, err)
+				require.Equal(t, oldCopy, *old)
+				require.False(t, r.Verified)
+				require.Equal(t, *newKey, r.Envelope.Key)
+				rwEqualButKey(t, old, r.Envelope)
+				if instr {
+					require.Nil(t, r.Metadata)
+					require.Equal(t, o.plain, o.open(t, k.aesNew, o.meta, r.Instruction))
+				} else {
+					require.Nil(t, r.Instruction)
+					require.Equal(t, "blue", r.Metadata["Color"])
+					require.Equal(t, o.plain, o.open(t, k.aesNew, r.Metadata, nil))
+				}
+
+				require.NoError(t, r.CheckDataKey(r.Envelope))
+				require.ErrorIs(t, r.CheckDataKey(old), envelope.ErrAuthentication, "the old key")
+				other := *r.Envelope
+				other.Commitment = rwRandom(len(other.Commitment))
+				other.IV = rwRandom(len(other.IV))
+				require.ErrorIs(t, r.CheckDataKey(&other), envelope.ErrAuthentication)
+				r.Close()
+				require.Error(t, r.CheckDataKey(r.Envelope), "after Close")
+			})
+		}
+	}
+
+	// An instruction file's object fields that differ are refused, as by
+	// Rewrap.
+	o := rwSeal(t, k.aesOld, envelope.FormatV3, true)
+	opts := o.options()
+	opts.Metadata = maps.Clone(o.meta)
+	opts.Metadata["X-Amz-I"] = base64.StdEncoding.EncodeToString(rwRandom(envelope.MessageIDSize))
+	w, err := k.aesNew.Wrap(ctx, rwRandom(32), envelope.ContentAESGCMCommit)
+	require.NoError(t, err)
+	r, err := envelope.ReplaceKey(o.envelope(t), w, opts)
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+	require.Nil(t, r)
+}
+
+// TestReplaceCompanionKeys: keys rewrapped by a key service replace a
+// companion's, in order, as parsed from the stored bytes; nothing is
+// Verified, and a count that does not match is refused.
+func TestReplaceCompanionKeys(t *testing.T) {
+	ctx := context.Background()
+	k := rwKeyrings(t)
+	c, dks := rwCompanion(t, k.aesOld, 2)
+	var keys []envelope.WrappedKey
+	for i := range c.Keys {
+		w, err := k.aesNew.Wrap(ctx, dks[i], envelope.ContentSSEC)
+		require.NoError(t, err)
+		keys = append(keys, *w)
+	}
+	r, err := envelope.ReplaceCompanionKeys(c, keys)
+	require.NoError(t, err)
+	require.False(t, r.Verified)
+	require.Equal(t, keys, r.Companion.Keys)
+	for i := range keys {
+		got, err := envelope.OpenCustomerKey(ctx, k.aesNew, &r.Companion.Keys[i])
+		require.NoError(t, err)
+		require.Equal(t, dks[i], got)
+	}
+	_, err = envelope.ReplaceCompanionKeys(c, keys[:1])
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+}

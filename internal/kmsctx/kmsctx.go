@@ -54,3 +54,19 @@ func Check(ctx context.Context, wrapAlg string) error {
 	}
 	return nil
 }
+
+// Carried is the encryption context a rewrap carries over from a stored KMS
+// wrap to the new one: the stored context less what wraps add themselves —
+// ReservedKey, and for a legacy kms wrap the key ID its writer put under
+// LegacyKeyIDKey.
+func Carried(w *format.WrappedKey) map[string]string {
+	ec := maps.Clone(w.Description)
+	if ec == nil {
+		ec = map[string]string{}
+	}
+	delete(ec, ReservedKey)
+	if w.Algorithm == format.WrapLegacyKMS {
+		delete(ec, LegacyKeyIDKey)
+	}
+	return ec
+}
