@@ -1,9 +1,9 @@
 package s3crypto
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"sync"
 
@@ -11,10 +11,6 @@ import (
 	"github.com/s3envelope/s3envelope/internal/overlap"
 	"github.com/s3envelope/s3envelope/internal/spool"
 )
-
-// sumChunk is the stretch of plaintext whose fingerprint is kept so that a
-// rewound body can be checked before it is encrypted again.
-const sumChunk = 64 << 10
 
 // errBodyChanged means a seekable body read differently after a rewind.
 // Encrypting the new bytes would reuse the object's nonce with different
@@ -40,17 +36,25 @@ type passBody struct {
 	closed    bool
 }
 
-// newSealBody is the sealed body of a seekable plaintext: each pass seals it
-// again (Sealer.SealAhead), its rewind guard checking that the plaintext
-// has not changed.
+// newSealBody is the sealed body of a seekable plaintext: each pass seals
+// it again (Sealer.SealAhead). The first pass records each piece's
+// fingerprint; a later pass releases a piece only if its fingerprint is the
+// same — the same plaintext — since different plaintext sealed under the
+// same nonces would leak both.
 func newSealBody(s *format.Sealer, src io.ReadSeeker, start, plain, size int64) *passBody {
-	guard := &sumGuard{seed: maphash.MakeSeed()}
+	var sums [][16]byte
+	check := func(piece int64, fp [16]byte) error {
+		switch {
+		case piece < int64(len(sums)) && subtle.ConstantTimeCompare(sums[piece][:], fp[:]) != 1:
+			return errBodyChanged
+		case piece == int64(len(sums)):
+			sums = append(sums, fp)
+		}
+		return nil
+	}
 	return &passBody{
 		size: size,
-		pass: func() io.ReadCloser {
-			guard.rewind(src, plain)
-			return s.SealAhead(guard, plain)
-		},
+		pass: func() io.ReadCloser { return s.SealAhead(src, plain, check) },
 		rewind: func() error {
 			_, err := src.Seek(start, io.SeekStart)
 			return err
@@ -166,81 +170,4 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 func (a *aheadReader) Close() error {
 	a.r.Close()
 	return nil
-}
-
-// sumGuard reads the plaintext a chunk at a time. On the first pass it
-// records each chunk's fingerprint; on later passes it checks each chunk
-// against it before handing out any of its bytes.
-type sumGuard struct {
-	seed maphash.Seed
-	sums []uint64
-	src  io.Reader
-	left int64 // plaintext bytes still expected in this pass
-	n    int   // chunk index in this pass
-	buf  []byte
-	out  []byte
-	err  error
-}
-
-func (g *sumGuard) rewind(src io.Reader, limit int64) {
-	g.src = io.LimitReader(src, limit)
-	g.left = limit
-	g.n = 0
-	g.out = nil
-	g.err = nil
-	if g.buf == nil {
-		g.buf = make([]byte, sumChunk)
-	}
-}
-
-func (g *sumGuard) Read(p []byte) (int, error) {
-	if len(g.out) == 0 {
-		if g.err != nil {
-			return 0, g.err
-		}
-		if len(p) >= sumChunk {
-			// A whole chunk fits in p: read and check it there, without a
-			// copy.
-			k, err := g.chunk(p[:sumChunk])
-			g.err = err
-			if k == 0 {
-				return 0, err
-			}
-			return k, nil
-		}
-		k, err := g.chunk(g.buf)
-		g.out, g.err = g.buf[:k], err
-		if k == 0 {
-			return 0, err
-		}
-	}
-	n := copy(p, g.out)
-	g.out = g.out[n:]
-	return n, nil
-}
-
-// chunk reads the next chunk of the pass into b (sumChunk bytes) and
-// records or checks its fingerprint. The error comes after the bytes
-// returned: io.EOF after the last chunk.
-func (g *sumGuard) chunk(b []byte) (int, error) {
-	k, err := io.ReadFull(g.src, b)
-	g.left -= int64(k)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = io.EOF
-		if g.left > 0 {
-			err = fmt.Errorf("s3crypto: request body ended %d bytes early: %w", g.left, io.ErrUnexpectedEOF)
-		}
-	}
-	if k > 0 {
-		sum := maphash.Bytes(g.seed, b[:k])
-		switch {
-		case g.n < len(g.sums) && g.sums[g.n] != sum:
-			clear(b[:k])
-			return 0, errBodyChanged
-		case g.n == len(g.sums):
-			g.sums = append(g.sums, sum)
-		}
-		g.n++
-	}
-	return k, err
 }

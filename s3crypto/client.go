@@ -215,7 +215,7 @@ func (c *Client) sealedBody(sealer *format.Sealer, src io.Reader, contentLength 
 		src = withContentLength(src, *contentLength)
 	}
 	sp := spool.New(c.opts.SpoolDir, c.opts.SpoolMemory)
-	sealed := sealer.SealAhead(src, -1)
+	sealed := sealer.SealAhead(src, -1, nil)
 	size, err = io.Copy(sp, sealed)
 	sealed.Close()
 	if err == nil {

@@ -35,6 +35,8 @@ type bodySealer interface {
 type pieceSealer interface {
 	seal(p *piece) error
 	emit(p *piece) error
+	// fingerprint is a sealed piece's: see SealAhead.
+	fingerprint(p *piece) [16]byte
 }
 
 // piece is a piece of plaintext that SealAhead seals, with the GCM partial
@@ -123,18 +125,36 @@ func (s *Sealer) Seal(plaintext io.Reader) io.Reader { return s.body.seal(plaint
 
 // SealAhead is Seal for a plaintext of length n (CiphertextSize(n) bytes
 // come out; a plaintext that ends early is an error wrapping
-// overlap.ErrShortSource) or, if n is negative, for the plaintext to its
+// io.ErrUnexpectedEOF) or, if n is negative, for the plaintext to its
 // end. It reads the plaintext on a goroutine of its own, a piece ahead, and
 // seals pieces on up to one goroutine per core (Config.SegmentWorkers for
 // the segmented format), so that a consumer reading small buffers — an
 // HTTP transport — gets the body at about the speed of one Seal call.
 // Close stops the goroutines and wipes the buffers; the plaintext is not
 // read after it returns.
-func (s *Sealer) SealAhead(plaintext io.Reader, n int64) io.ReadCloser {
+//
+// If check is not nil, it is called in order with each sealed piece's
+// index and a fingerprint of its ciphertext, before any of the piece is
+// handed out; an error from it ends the stream, the piece unreleased.
+// Fingerprints of the same piece sealed by the same Sealer are equal only
+// if the piece's plaintext is (but for a chance of about 2^-112 per
+// piece): a caller that seals a body again (a retried upload) makes sure
+// with them that no different plaintext goes out under the same nonces.
+// They are secret, like the data key.
+func (s *Sealer) SealAhead(plaintext io.Reader, n int64, check func(piece int64, fingerprint [16]byte) error) io.ReadCloser {
 	align := s.body.partAlign()
 	size := max(align, aheadPiece/align*align)
 	ps, workers := s.body.pieces()
-	return overlap.NewTransform(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, ps.emit)
+	emit := ps.emit
+	if check != nil {
+		emit = func(pc *piece) error {
+			if err := check(pc.Off/int64(size), ps.fingerprint(pc)); err != nil {
+				return err
+			}
+			return ps.emit(pc)
+		}
+	}
+	return overlap.NewTransform(plaintext, n, size, s.body.partSize(size)-size+TagSize, workers+2, ps.seal, emit)
 }
 
 func cloneDescription(d map[string]string) map[string]string {

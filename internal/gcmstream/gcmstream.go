@@ -326,6 +326,18 @@ type Partial struct {
 	err error
 }
 
+// Fingerprint is the chunk's GHASH contribution: the same for the same
+// ciphertext at the same place, and, for a change of the chunk made
+// without knowledge of the key, different but with probability at most
+// (chunk blocks)/2^128. It lets a caller check that a chunk sealed again
+// is the one sealed before without hashing the plaintext once more. Keep
+// it secret like the key: it is a polynomial in H.
+func (p Partial) Fingerprint() [16]byte {
+	var b [16]byte
+	p.q.put(b[:])
+	return b
+}
+
 // checkChunk validates a chunk of n bytes at byte offset off.
 func checkChunk(off, n uint64) error {
 	if off%BlockSize != 0 {

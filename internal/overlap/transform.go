@@ -1,7 +1,7 @@
 package overlap
 
 import (
-	"errors"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -49,7 +49,7 @@ type Transform[T any] struct {
 
 // ErrShortSource means the source ended before the length a Transform was
 // promised.
-var ErrShortSource = errors.New("overlap: source ended early")
+var ErrShortSource = fmt.Errorf("overlap: source ended early: %w", io.ErrUnexpectedEOF)
 
 // NewTransform starts reading total bytes from src in pieces of size bytes
 // (the last may be shorter), or, if total is negative, src to its end
