@@ -25,8 +25,8 @@ const MaxPlaintext = gcmstream.MaxPlaintext
 // TagSize is the size of the GCM tag appended to a V2 or V3 body.
 const TagSize = 16
 
-// pipeChunk is the piece of ciphertext hashed while the previous one is
-// spooled.
+// pipeChunk is the piece of the spool file read ahead while the previous
+// one is decrypted, when one goroutine decrypts (ctrReader).
 const pipeChunk = 256 << 10
 
 // gcmBody is what V2's and V3's code share: the sizes of one GCM pass and
@@ -169,71 +169,15 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
 	}
 	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
-	ok := false
-	defer func() {
-		if !ok {
-			sp.Close()
-		}
-	}()
-	o := stream.NewOpener()
-	// Hashing and spooling overlap: the spool is written from its own
-	// goroutine while the next piece is read and hashed.
-	pipe := overlap.NewWriter(sp, pipeChunk+TagSize, 3)
-	defer pipe.Close()
-	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
-	buf := pipe.Buffer()
-	have := 0
-	var total int64
-	for {
-		n, err := io.ReadFull(ciphertext, buf[have:])
-		have += n
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		// buf is full: everything but the last TagSize bytes is body.
-		body := buf[:pipeChunk]
-		total += int64(len(body))
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-		if err := o.Hash(body); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-		}
-		next := pipe.Buffer()
-		have = copy(next, buf[pipeChunk:])
-		pipe.Send(body)
-		buf = next
-	}
-	if have < TagSize {
-		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
-	}
-	body, tag := buf[:have-TagSize], buf[have-TagSize:have]
-	total += int64(len(body))
-	// A last piece past a stored length is told by the tag first (it is
-	// most likely another body), then by the length check below; past
-	// MaxPlaintext, Hash refuses it.
-	if e.PlaintextLength < 0 {
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-	}
-	if err := o.Hash(body); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-	}
-	if err := o.Verify(tag); err != nil {
-		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
-	}
-	pipe.Send(body)
-	if err := pipe.Close(); err != nil {
+	tune := gcmTuning.get()
+	total, err := spoolVerified(stream, sp, e, cfg, ciphertext, tune)
+	if err != nil {
+		sp.Close()
 		return nil, err
 	}
-	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
-		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
+	if tune.workers >= 2 && total > int64(tune.piece) {
+		return newCTRPieces(stream, sp, total, tune), nil
 	}
-	ok = true
 	r := &ctrReader{sp: sp, stream: stream}
 	if mem := sp.MemorySize(); mem < total {
 		// Reads of the spool file (syscalls) run ahead of decryption.
