@@ -19,7 +19,8 @@ type Pieces struct {
 	depth   int
 	workers int
 
-	bufs  [][]byte
+	mu    sync.Mutex
+	bufs  [][]byte // every buffer taken, to wipe and put back on Close
 	free  chan []byte
 	slots []chan piece // piece seq waits in slots[seq%depth]
 	next  atomic.Int64 // the next sequence number a worker takes
@@ -39,8 +40,9 @@ type piece struct {
 }
 
 // NewPieces returns the Pieces of a stream filled by fill, in depth
-// buffers of size bytes (depth at least workers+1, so that one can be
-// held by the consumer while every worker fills one). fill(b, seq) fills
+// buffers of size bytes, each taken (from a pool) when first needed (depth
+// at least workers+1, so that one can be held by the consumer while every
+// worker fills one). fill(b, seq) fills
 // b (its whole capacity) with piece seq and returns how many bytes of it
 // are the piece's; with io.EOF for the last piece (n may be 0 past the
 // end) and with an error that ends the stream after the pieces before.
@@ -61,9 +63,7 @@ func NewPieces(size, depth, workers int, fill func(b []byte, seq int64) (int, er
 func (p *Pieces) start() {
 	p.started = true
 	for range p.depth {
-		b := make([]byte, p.size)
-		p.bufs = append(p.bufs, b)
-		p.free <- b
+		p.free <- nil // taken when first needed: a short stream needs few
 	}
 	for range p.workers {
 		p.wg.Go(p.worker)
@@ -84,6 +84,12 @@ func (p *Pieces) worker() {
 		if p.ended.Load() {
 			p.free <- b
 			return
+		}
+		if b == nil {
+			b = getBuffer(p.size)
+			p.mu.Lock()
+			p.bufs = append(p.bufs, b)
+			p.mu.Unlock()
 		}
 		seq := p.next.Add(1) - 1
 		n, err := p.fill(b, seq)
@@ -129,8 +135,10 @@ func (p *Pieces) Next() ([]byte, error) {
 // Release hands back a buffer from Next for reuse.
 func (p *Pieces) Release(b []byte) { p.free <- b[:cap(b)] }
 
-// Close stops the workers, waits for them, and wipes every buffer. It is
-// safe to call more than once, but not while Next is in progress.
+// Close stops the workers, waits for them, wipes every buffer and puts
+// it back in a pool for the next stream: none from Next may be used
+// after. It is safe to call more than once, but not while Next is in
+// progress.
 func (p *Pieces) Close() {
 	if p.closed {
 		return
@@ -140,5 +148,7 @@ func (p *Pieces) Close() {
 	p.wg.Wait()
 	for _, b := range p.bufs {
 		clear(b)
+		putBuffer(b)
 	}
+	p.bufs = nil
 }

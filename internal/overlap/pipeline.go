@@ -46,7 +46,7 @@ type slot struct {
 }
 
 // NewPipeline returns a Pipeline of depth buffers of size bytes, each
-// allocated when first needed. With workers below 2, work runs on the
+// taken (from a pool) when first needed. With workers below 2, work runs on the
 // caller's goroutine, in Send, and only the sink has a goroutine of its
 // own.
 func NewPipeline(size, depth, workers int, work func(b []byte, seq int64), sink func(b []byte, seq int64) error) *Pipeline {
@@ -68,7 +68,7 @@ func NewPipeline(size, depth, workers int, work func(b []byte, seq int64), sink 
 func (p *Pipeline) Buffer() []byte {
 	s := <-p.free
 	if s.buf == nil {
-		s.buf = make([]byte, p.size)
+		s.buf = getBuffer(p.size)
 	}
 	return s.buf
 }
@@ -140,18 +140,25 @@ func (p *Pipeline) start() {
 
 // Close waits until everything sent has been worked on and sunk (or
 // dropped after the sink failed), ends the goroutines, and returns the
-// sink's first error. It is safe to call more than once (not concurrently).
+// sink's first error. The buffers go back to a pool for the next stream:
+// none from Buffer may be used after. It is safe to call more than once
+// (not concurrently).
 func (p *Pipeline) Close() error {
 	if p.closed {
 		return p.err
 	}
 	p.closed = true
-	if !p.started {
-		return nil
+	if p.started {
+		close(p.todo)
+		close(p.order)
+		p.wg.Wait()
+		<-p.done
 	}
-	close(p.todo)
-	close(p.order)
-	p.wg.Wait()
-	<-p.done
+	for _, s := range p.slots {
+		if s.buf != nil {
+			putBuffer(s.buf)
+			s.buf = nil
+		}
+	}
 	return p.err
 }
