@@ -165,7 +165,8 @@ type ctrPieces struct {
 func newCTRPieces(stream *gcmstream.Stream, sp *spool.Spool, size int64, tune gcmTune) *Plaintext {
 	c := &ctrPieces{sp: sp, stream: stream, size: size, piece: int64(tune.piece)}
 	// One piece ready beyond those being decrypted and the one in hand.
-	c.pieces = overlap.NewPieces(tune.piece, tune.workers+2, tune.workers, c.fill)
+	// The buffers are the size of spoolVerified's, which they reuse.
+	c.pieces = overlap.NewPieces(tune.piece+TagSize, tune.workers+2, tune.workers, c.fill)
 	pt := newPlaintext(c, size, func() error {
 		c.pieces.Close()
 		return sp.Close()
@@ -180,7 +181,7 @@ func (c *ctrPieces) fill(b []byte, seq int64) (int, error) {
 	if off >= c.size {
 		return 0, io.EOF
 	}
-	b = b[:min(int64(len(b)), c.size-off)]
+	b = b[:min(c.piece, c.size-off)]
 	k := 0
 	for k < len(b) {
 		m := c.sp.Memory(off + int64(k))
