@@ -235,7 +235,7 @@ func TestGCMPiecesCloseMidRead(t *testing.T) {
 	}
 }
 
-// TestGCMPiecesDefaultTuning: a body of several default pieces (1 MiB)
+// TestGCMPiecesDefaultTuning: a body of several default pieces (512 KiB)
 // opens on GOMAXPROCS workers.
 func TestGCMPiecesDefaultTuning(t *testing.T) {
 	kr := testKeyrings(t)[envelope.WrapAESGCM]
