@@ -168,8 +168,8 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
 	}
-	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
 	tune := gcmTuning.get()
+	sp := spool.NewStriped(cfg.SpoolDir, cfg.SpoolMemory, tune.workers)
 	total, err := spoolVerified(stream, sp, e, cfg, ciphertext, tune)
 	if err != nil {
 		sp.Close()

@@ -54,24 +54,45 @@ func (t gcmTune) get() gcmTune {
 
 // spoolVerified reads the body (ciphertext, then the tag) into sp,
 // verifies the tag, and returns the ciphertext's length. Pieces are hashed
-// on tune.workers goroutines while the next is read and the previous ones
-// are spooled.
+// on tune.workers goroutines while the next is read. With several workers
+// each also writes its piece to the spool, whose files they share out
+// (spool.NewStriped), and only the partials are combined in order; with
+// one, the caller's goroutine hashes and another writes in order.
 func spoolVerified(stream *gcmstream.Stream, sp *spool.Spool, e *Envelope, cfg Config, ciphertext io.Reader, tune gcmTune) (int64, error) {
 	piece := tune.piece
+	parallel := tune.workers >= 2
 	o := stream.NewOpener()
 	// The caller holds up to two buffers (the tag's candidate bytes move
 	// from one to the next), each worker one, the spool writer one; one
 	// more keeps the reading from waiting on either.
 	depth := tune.workers + 4
-	parts := make([]gcmstream.Partial, depth)
+	type hashed struct {
+		p   gcmstream.Partial
+		err error // from spooling the piece
+	}
+	parts := make([]hashed, depth)
 	pipe := overlap.NewPipeline(piece+TagSize, depth, tune.workers,
-		func(b []byte, seq int64) { parts[seq%int64(depth)] = stream.HashChunk(b, uint64(seq)*uint64(piece)) },
+		func(b []byte, seq int64) {
+			off := seq * int64(piece)
+			h := hashed{p: stream.HashChunk(b, uint64(off))}
+			if parallel {
+				_, h.err = sp.WriteAt(b, off)
+			}
+			parts[seq%int64(depth)] = h
+		},
 		func(b []byte, seq int64) error {
-			if err := o.Add(parts[seq%int64(depth)]); err != nil {
+			h := parts[seq%int64(depth)]
+			if h.err != nil {
+				return h.err
+			}
+			if err := o.Add(h.p); err != nil {
 				return fmt.Errorf("%w: %v", ErrTooLarge, err)
 			}
-			_, err := sp.Write(b)
-			return err
+			if !parallel {
+				_, err := sp.Write(b)
+				return err
+			}
+			return nil
 		})
 	defer pipe.Close()
 	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
