@@ -29,8 +29,9 @@ type gcmTune struct {
 	// enough that the pieces in flight stay a few MiB.
 	piece int
 	// workers is how many goroutines hash or decrypt one body; 0 means
-	// GOMAXPROCS, up to maxGCMWorkers. Below 2, the caller's goroutine
-	// hashes and decrypts, as before several cores were used.
+	// GOMAXPROCS or the number of CPUs, whichever is fewer, up to
+	// maxGCMWorkers. Below 2, the caller's goroutine hashes and decrypts,
+	// as before several cores were used.
 	workers int
 }
 
@@ -47,7 +48,7 @@ var gcmTuning = gcmTune{piece: 512 << 10}
 // get returns the tuning with the worker count resolved.
 func (t gcmTune) get() gcmTune {
 	if t.workers == 0 {
-		t.workers = min(runtime.GOMAXPROCS(0), maxGCMWorkers)
+		t.workers = min(runtime.GOMAXPROCS(0), runtime.NumCPU(), maxGCMWorkers)
 	}
 	return t
 }

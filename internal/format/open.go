@@ -278,7 +278,7 @@ const chunk = 64 << 10
 // commitment): the ciphertext waits in a spool (memory up to
 // cfg.SpoolMemory, then a temporary file), and plaintext is decrypted from
 // it as it is read; both passes, the GHASH while spooling and the
-// decryption, run on up to min(GOMAXPROCS, 4) goroutines. A segmented
+// decryption, run on up to min(GOMAXPROCS, CPUs, 4) goroutines. A segmented
 // object's commitment is checked before Open returns; its plaintext is
 // then released segment by segment as each opens (on up to
 // cfg.SegmentWorkers goroutines), and a body that is cut short, extended
