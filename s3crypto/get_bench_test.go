@@ -96,3 +96,43 @@ func BenchmarkDownload(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetObjectMemorySpool is BenchmarkGetObject/V3 with SpoolMemory
+// above the object's size, so that no byte goes to a spool file: what the
+// file costs (not a setting to copy: it holds the whole object in memory).
+func BenchmarkGetObjectMemorySpool(b *testing.B) {
+	plain := benchPlaintext(b)
+	ctx := context.Background()
+	kr := benchKey(b)
+	store := &benchS3{keep: true}
+	w := newClient(b, benchS3Client(store), kr)
+	if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
+		b.Fatal(err)
+	}
+	store.keep = false
+	c := newClient(b, benchS3Client(store), kr, func(o *s3crypto.Options) { o.SpoolMemory = int64(len(plain)) + 1<<20 })
+	b.SetBytes(int64(len(plain)))
+	n := 0
+	for b.Loop() {
+		n++
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+		if err != nil || got != int64(len(plain)) {
+			b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
+		}
+	}
+	g := benchGCM(b)
+	nonce := make([]byte, g.NonceSize())
+	ct := g.Seal(nil, nonce, plain, nil)
+	dst := make([]byte, 0, len(plain))
+	reference(b, "x-Open", n, func() {
+		var err error
+		if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
