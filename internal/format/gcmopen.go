@@ -13,13 +13,12 @@ import (
 
 // A V2 or V3 body is opened in two passes, since no plaintext may be
 // released before the tag at its end is verified. The first reads the
-// ciphertext in pieces; the assembly GHASH of each piece runs on one of
-// several goroutines while the next piece is read, and the pieces are
-// spooled in order from a goroutine of their own, their GHASH partials
-// combined in the same order (gcmstream.Opener.Add). The second, once the
-// tag matched, decrypts the spool piece by piece on several goroutines
-// (each reads its piece of the spool file and runs AES-CTR at its offset)
-// and hands the pieces out in order.
+// ciphertext in pieces; each piece is hashed (the assembly GHASH) and
+// written to the spool by one of several goroutines while the next piece
+// is read, and the pieces' GHASH partials are combined in order
+// (gcmstream.Opener.Add). The second, once the tag matched, decrypts the
+// spool piece by piece on several goroutines (each reads its piece of the
+// spool and runs AES-CTR at its offset) and hands the pieces out in order.
 
 // gcmTune is how a V2/V3 body is verified and decrypted.
 type gcmTune struct {
@@ -64,8 +63,8 @@ func spoolVerified(stream *gcmstream.Stream, sp *spool.Spool, e *Envelope, cfg C
 	parallel := tune.workers >= 2
 	o := stream.NewOpener()
 	// The caller holds up to two buffers (the tag's candidate bytes move
-	// from one to the next), each worker one, the spool writer one; one
-	// more keeps the reading from waiting on either.
+	// from one to the next), each worker one, the sink one; one more keeps
+	// the reading from waiting on either.
 	depth := tune.workers + 4
 	type hashed struct {
 		p   gcmstream.Partial
