@@ -249,8 +249,8 @@ func (c *ctrReader) Read(p []byte) (int, error) {
 }
 
 // WriteTo decrypts read-ahead buffers in place and spool chunks into a
-// scratch buffer (the spool's memory is not to hold plaintext), and writes
-// them.
+// scratch buffer (the spool's memory is not to hold plaintext), writes
+// them, and wipes them.
 func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -270,6 +270,10 @@ func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
 		c.off += uint64(len(out))
 		c.cur = c.cur[len(out):]
 		k, err := w.Write(out)
+		// The buffer goes back to hold ciphertext, or stays until Close:
+		// the plaintext in it does not outlive its write. (It is hot in
+		// the cache, so this costs little next to the decryption.)
+		clear(out)
 		total += int64(k)
 		if err != nil {
 			return total, err
