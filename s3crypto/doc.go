@@ -23,8 +23,9 @@
 //
 // A V2 or V3 body carries its tag at its end, so GetObject spools it
 // (memory, then a temporary file) and releases plaintext only once the tag
-// verifies; a segmented body is released segment by segment as each
-// verifies. Close the Body, from any goroutine, to abort a read.
+// verifies (the GHASH, then the decryption, on up to four cores); a
+// segmented body is released segment by segment as each verifies. Close
+// the Body, from any goroutine, to abort a read.
 //
 // # Large objects and ranges
 //

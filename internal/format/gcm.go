@@ -26,8 +26,8 @@ const MaxPlaintext = gcmstream.MaxPlaintext
 // TagSize is the size of the GCM tag appended to a V2 or V3 body.
 const TagSize = 16
 
-// pipeChunk is the piece of ciphertext hashed while the previous one is
-// spooled.
+// pipeChunk is the piece of the spool file read ahead while the previous
+// one is decrypted, when one goroutine decrypts (ctrReader).
 const pipeChunk = 256 << 10
 
 // gcmBody is what V2's and V3's code share: the sizes of one GCM pass and
@@ -201,72 +201,16 @@ func openGCM(key, nonce, aad []byte, e *Envelope, cfg Config, ciphertext io.Read
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAuthentication, err)
 	}
-	sp := spool.New(cfg.SpoolDir, cfg.SpoolMemory)
-	ok := false
-	defer func() {
-		if !ok {
-			sp.Close()
-		}
-	}()
-	o := stream.NewOpener()
-	// Hashing and spooling overlap: the spool is written from its own
-	// goroutine while the next piece is read and hashed.
-	pipe := overlap.NewWriter(sp, pipeChunk+TagSize, 3)
-	defer pipe.Close()
-	// buf holds one piece plus the 16 bytes that may turn out to be the tag.
-	buf := pipe.Buffer()
-	have := 0
-	var total int64
-	for {
-		n, err := io.ReadFull(ciphertext, buf[have:])
-		have += n
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		// buf is full: everything but the last TagSize bytes is body.
-		body := buf[:pipeChunk]
-		total += int64(len(body))
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-		if err := o.Hash(body); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-		}
-		next := pipe.Buffer()
-		have = copy(next, buf[pipeChunk:])
-		pipe.Send(body)
-		buf = next
-	}
-	if have < TagSize {
-		return nil, fmt.Errorf("%w: body shorter than its tag", ErrAuthentication)
-	}
-	body, tag := buf[:have-TagSize], buf[have-TagSize:have]
-	total += int64(len(body))
-	// A last piece past a stored length is told by the tag first (it is
-	// most likely another body), then by the length check below; past
-	// MaxPlaintext, Hash refuses it.
-	if e.PlaintextLength < 0 {
-		if err := tooLong(e, cfg, total); err != nil {
-			return nil, err
-		}
-	}
-	if err := o.Hash(body); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
-	}
-	if err := o.Verify(tag); err != nil {
-		return nil, fmt.Errorf("%w: tag does not match", ErrAuthentication)
-	}
-	pipe.Send(body)
-	if err := pipe.Close(); err != nil {
+	tune := gcmTuning.get()
+	sp := spool.NewStriped(cfg.SpoolDir, cfg.SpoolMemory, tune.workers)
+	total, err := spoolVerified(stream, sp, e, cfg, ciphertext, tune)
+	if err != nil {
+		sp.Close()
 		return nil, err
 	}
-	if e.PlaintextLength >= 0 && e.PlaintextLength != total {
-		return nil, fmt.Errorf("%w: stored plaintext length %d, body holds %d", ErrMalformed, e.PlaintextLength, total)
+	if tune.workers >= 2 && total > int64(tune.piece) {
+		return newCTRPieces(stream, sp, total, tune), nil
 	}
-	ok = true
 	r := &ctrReader{sp: sp, stream: stream}
 	if mem := sp.MemorySize(); mem < total {
 		// Reads of the spool file (syscalls) run ahead of decryption.
@@ -338,8 +282,8 @@ func (c *ctrReader) Read(p []byte) (int, error) {
 }
 
 // WriteTo decrypts read-ahead buffers in place and spool chunks into a
-// scratch buffer (the spool's memory is not to hold plaintext), and writes
-// them.
+// scratch buffer (the spool's memory is not to hold plaintext), writes
+// them, and wipes them.
 func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -359,6 +303,10 @@ func (c *ctrReader) WriteTo(w io.Writer) (int64, error) {
 		c.off += uint64(len(out))
 		c.cur = c.cur[len(out):]
 		k, err := w.Write(out)
+		// The buffer goes back to hold ciphertext, or stays until Close:
+		// the plaintext in it does not outlive its write. (It is hot in
+		// the cache, so this costs little next to the decryption.)
+		clear(out)
 		total += int64(k)
 		if err != nil {
 			return total, err

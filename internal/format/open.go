@@ -277,11 +277,13 @@ const chunk = 64 << 10
 // whole body has been verified (the tag, and for V3 first the key
 // commitment): the ciphertext waits in a spool (memory up to
 // cfg.SpoolMemory, then a temporary file), and plaintext is decrypted from
-// it as it is read. A segmented object's commitment is checked before Open
-// returns; its plaintext is then released segment by segment as each opens
-// (on up to cfg.SegmentWorkers goroutines), and a body that is cut short,
-// extended or altered fails with ErrAuthentication once the segments before
-// the fault are read: a caller must treat a read error as the whole object
+// it as it is read; both passes, the GHASH while spooling and the
+// decryption, run on up to min(GOMAXPROCS, CPUs, 4) goroutines. A segmented
+// object's commitment is checked before Open returns; its plaintext is
+// then released segment by segment as each opens (on up to
+// cfg.SegmentWorkers goroutines), and a body that is cut short, extended
+// or altered fails with ErrAuthentication once the segments before the
+// fault are read: a caller must treat a read error as the whole object
 // failing.
 //
 // cfg decides what may be opened; the envelope's own fields never widen it.

@@ -86,6 +86,20 @@ func FuzzStream(f *testing.F) {
 				t.Fatalf("Tag: %x, %v; want %x", got, err, tag)
 			}
 		}
+		// The same partials added to an Opener in order (as parallel
+		// verification does).
+		o = s.NewOpener()
+		for _, p := range hashed {
+			if err := o.Add(p); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+		}
+		if err := o.Verify(tag); err != nil {
+			t.Fatalf("Verify after Add: %v", err)
+		}
+		if err := o.Verify(bad); !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("Verify of an altered tag after Add: %v", err)
+		}
 
 		// XORKeyStreamAt from a random offset.
 		off := 0

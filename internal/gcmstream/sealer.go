@@ -134,10 +134,44 @@ func (o *Opener) Hash(ciphertext []byte) error {
 		return ErrTooLarge
 	}
 	q := o.s.hashPiece(o.wk.scratch[:0], ciphertext)
+	o.absorb(q, n)
+	return nil
+}
+
+// Add absorbs the Partial of the next chunk of ciphertext, as Hash would
+// absorb the chunk itself: chunks hashed with HashChunk on several
+// goroutines are combined here in order, one GF(2^128) multiply each, so
+// the assembly GHASH can run on several cores. Partials must come in
+// order, each starting where the last ended. It fails as Hash does, and
+// also (ErrChunk) for a Partial of another Stream, a zero Partial, one out
+// of order or one that carries an error from HashChunk; on error the
+// Opener is unchanged.
+func (o *Opener) Add(p Partial) error {
+	switch {
+	case o.verified:
+		return fmt.Errorf("%w: Add after Verify", ErrChunk)
+	case p.s != o.s:
+		return fmt.Errorf("%w: partial does not belong to this Stream", ErrChunk)
+	case p.err != nil:
+		return p.err
+	case p.off != o.total:
+		return fmt.Errorf("%w: partial starts at %d, want %d (not contiguous)", ErrChunk, p.off, o.total)
+	case p.n == 0:
+		return nil
+	case o.partial:
+		return ErrChunk
+	case p.n > MaxPlaintext-o.total:
+		return ErrTooLarge
+	}
+	o.absorb(p.q, p.n)
+	return nil
+}
+
+// absorb is one Horner step: the GHASH contribution q of the next n bytes.
+func (o *Opener) absorb(q elem, n uint64) {
 	o.acc = o.s.mulPowH(&o.wk.pc, o.acc, blocks(n)).xor(q)
 	o.total += n
 	o.partial = n%BlockSize != 0
-	return nil
 }
 
 // Verify compares tag with the tag of the ciphertext hashed so far, in

@@ -1,8 +1,9 @@
 // Package overlap moves a reader's reads or a writer's writes onto a
 // goroutine of their own, so that they overlap with the caller's work on
-// the buffers before or after (hashing, decrypting). Buffers circulate
-// between the two sides, a fixed number of them, so memory stays bounded
-// whatever the length of the stream.
+// the buffers before or after (hashing, decrypting); Pipeline and Pieces
+// also spread that work over several goroutines and keep the stream's
+// order. Buffers circulate between the sides, a fixed number of them, so
+// memory stays bounded whatever the length of the stream.
 package overlap
 
 import "io"

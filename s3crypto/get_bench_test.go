@@ -1,0 +1,138 @@
+package s3crypto_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/s3crypto"
+)
+
+// benchRangeS3 is benchS3 with what a Downloader asks besides: HEAD, and
+// GETs of a byte range (206 and Content-Range, as S3 answers).
+type benchRangeS3 struct{ *benchS3 }
+
+func (s benchRangeS3) RoundTrip(req *http.Request) (*http.Response, error) {
+	rng := req.Header.Get("Range")
+	if req.Method != http.MethodHead && (req.Method != http.MethodGet || rng == "") {
+		return s.benchS3.RoundTrip(req)
+	}
+	resp, err := s.benchS3.RoundTrip(&http.Request{Method: http.MethodGet, Header: req.Header, URL: req.URL})
+	if err != nil {
+		return nil, err
+	}
+	resp.Request = req
+	size := int64(len(s.obj.body))
+	if req.Method == http.MethodHead {
+		resp.Body = http.NoBody
+		return resp, nil
+	}
+	var first, last int64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(rng, "bytes="), "%d-%d", &first, &last); err != nil || first > last || last >= size {
+		return nil, fmt.Errorf("benchRangeS3: range %q of %d bytes not served", rng, size)
+	}
+	resp.StatusCode = http.StatusPartialContent
+	resp.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
+	resp.Header.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
+	resp.ContentLength = last - first + 1
+	resp.Body = io.NopCloser(onlyRead{bytes.NewReader(s.obj.body[first : last+1])})
+	return resp, nil
+}
+
+// BenchmarkDownload: s3crypto.Downloader.Download of the whole object
+// (default part size and concurrency) into io.Discard, against one Open of
+// the same bytes, through the same in-process transport as
+// BenchmarkGetObject. Run with -cpu 1,2.
+func BenchmarkDownload(b *testing.B) {
+	plain := benchPlaintext(b)
+	ctx := context.Background()
+	kr := benchKey(b)
+	for _, f := range benchFormats {
+		b.Run(f.name, func(b *testing.B) {
+			store := &benchS3{keep: true}
+			allowV2 := func(o *s3crypto.Options) {
+				if o.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt {
+					o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
+				}
+			}
+			w := newClient(b, benchS3Client(store), kr, f.cfg)
+			if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
+				b.Fatal(err)
+			}
+			store.keep = false
+			api := s3.New(benchS3Client(store).Options(), func(o *s3.Options) {
+				o.HTTPClient = &http.Client{Transport: benchRangeS3{store}}
+			})
+			c := newClient(b, api, kr, f.cfg, allowV2)
+			d := s3crypto.NewDownloader(c)
+			b.SetBytes(int64(len(plain)))
+			n := 0
+			for b.Loop() {
+				n++
+				got, err := d.Download(ctx, io.Discard, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+				if err != nil || got != int64(len(plain)) {
+					b.Fatalf("downloaded %d of %d bytes: %v", got, len(plain), err)
+				}
+			}
+			g := benchGCM(b)
+			nonce := make([]byte, g.NonceSize())
+			ct := g.Seal(nil, nonce, plain, nil)
+			dst := make([]byte, 0, len(plain))
+			reference(b, "x-Open", n, func() {
+				var err error
+				if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkGetObjectMemorySpool is BenchmarkGetObject/V3 with SpoolMemory
+// above the object's size, so that no byte goes to a spool file: what the
+// file costs (not a setting to copy: it holds the whole object in memory).
+func BenchmarkGetObjectMemorySpool(b *testing.B) {
+	plain := benchPlaintext(b)
+	ctx := context.Background()
+	kr := benchKey(b)
+	store := &benchS3{keep: true}
+	w := newClient(b, benchS3Client(store), kr)
+	if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
+		b.Fatal(err)
+	}
+	store.keep = false
+	c := newClient(b, benchS3Client(store), kr, func(o *s3crypto.Options) { o.SpoolMemory = int64(len(plain)) + 1<<20 })
+	b.SetBytes(int64(len(plain)))
+	n := 0
+	for b.Loop() {
+		n++
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+		if err != nil || got != int64(len(plain)) {
+			b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
+		}
+	}
+	g := benchGCM(b)
+	nonce := make([]byte, g.NonceSize())
+	ct := g.Seal(nil, nonce, plain, nil)
+	dst := make([]byte, 0, len(plain))
+	reference(b, "x-Open", n, func() {
+		var err error
+		if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
