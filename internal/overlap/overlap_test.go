@@ -20,48 +20,7 @@ func data(n int) []byte {
 	return b
 }
 
-func TestWriterKeepsOrder(t *testing.T) {
-	in := data(100_003)
-	var out bytes.Buffer
-	w := NewWriter(&out, 1000, 3)
-	for rest := in; len(rest) > 0; {
-		b := w.Buffer()
-		n := copy(b, rest)
-		rest = rest[n:]
-		w.Send(b[:n])
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal("second Close:", err)
-	}
-	if !bytes.Equal(out.Bytes(), in) {
-		t.Fatal("written bytes differ")
-	}
-}
-
-type failAfter struct{ n int }
-
 var errWrite = errors.New("disk full")
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, errWrite
-	}
-	f.n--
-	return len(p), nil
-}
-
-func TestWriterFirstError(t *testing.T) {
-	w := NewWriter(&failAfter{n: 2}, 10, 2)
-	for range 10 {
-		w.Send(w.Buffer())
-	}
-	if err := w.Close(); !errors.Is(err, errWrite) {
-		t.Fatalf("Close: %v, want %v", err, errWrite)
-	}
-}
 
 func TestReaderReadsAll(t *testing.T) {
 	for _, n := range []int{0, 1, 999, 1000, 1001, 54_321} {
