@@ -76,6 +76,7 @@ func BenchmarkDownload(b *testing.B) {
 			d := s3crypto.NewDownloader(c)
 			b.SetBytes(int64(len(plain)))
 			n := 0
+			settle()
 			for b.Loop() {
 				n++
 				got, err := d.Download(ctx, io.Discard, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
@@ -113,6 +114,7 @@ func BenchmarkGetObjectMemorySpool(b *testing.B) {
 	c := newClient(b, benchS3Client(store), kr, func(o *s3crypto.Options) { o.SpoolMemory = int64(len(plain)) + 1<<20 })
 	b.SetBytes(int64(len(plain)))
 	n := 0
+	settle()
 	for b.Loop() {
 		n++
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
