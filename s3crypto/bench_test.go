@@ -30,9 +30,9 @@ import (
 // response body through Read only. No network, no payload signing (https
 // endpoint), no checksums: what is left is the SDK, the transport's copy,
 // and this library. Each benchmark also times its reference — one
-// crypto/cipher AES-256-GCM Seal or Open over the same bytes — for as many
-// iterations, in the same run, and reports the ratio (x-Seal, x-Open: 1.0
-// is as fast as the reference). They measure; nothing asserts a speed.
+// crypto/cipher AES-256-GCM Seal or Open over the same bytes — between its
+// iterations, and reports the ratio (x-Seal, x-Open: 1.0 is as fast as
+// the reference). They measure; nothing asserts a speed.
 //
 // S3ENVELOPE_BENCH_SIZE sets the object size in MiB (default 256).
 
@@ -171,20 +171,56 @@ func benchGCM(b *testing.B) cipher.AEAD {
 // slows what is measured by up to a second.
 func settle() { runtime.GC() }
 
-// reference times n calls of f, after the benchmark's own timer stopped,
-// and reports the benchmark's speed as a multiple of f's under name.
-func reference(b *testing.B, name string, n int, f func()) {
-	elapsed := b.Elapsed()
-	b.StopTimer()
-	settle()
+// refTimer times the reference once between iterations of the benchmark,
+// with the benchmark's timer stopped, so that both see the same machine
+// (on a shared VM the speed of a core drifts within a run), and reports
+// the benchmark's speed as a multiple of the reference's.
+type refTimer struct {
+	b *testing.B
+	f func()
+	d time.Duration
+	n int
+}
+
+func newRefTimer(b *testing.B, f func()) *refTimer {
 	f() // warm
+	settle()
+	return &refTimer{b: b, f: f}
+}
+
+func (r *refTimer) run() {
+	r.b.StopTimer()
 	start := time.Now()
-	for range n {
-		f()
-	}
-	ref := time.Since(start)
-	b.ReportMetric(float64(ref)/float64(elapsed), name)
-	b.ReportMetric(float64(n)*float64(benchSize(b))/ref.Seconds()/1e6, "ref-MB/s")
+	r.f()
+	r.d += time.Since(start)
+	r.n++
+	r.b.StartTimer()
+}
+
+func (r *refTimer) report(name string) {
+	r.b.ReportMetric(float64(r.d)/float64(r.b.Elapsed()), name)
+	r.b.ReportMetric(float64(r.n)*float64(benchSize(r.b))/r.d.Seconds()/1e6, "ref-MB/s")
+}
+
+// sealRef is one crypto/cipher Seal of plain; openRef one Open.
+func sealRef(b *testing.B, plain []byte) *refTimer {
+	g := benchGCM(b)
+	nonce := make([]byte, g.NonceSize())
+	dst := make([]byte, 0, len(plain)+g.Overhead())
+	return newRefTimer(b, func() { dst = g.Seal(dst[:0], nonce, plain, nil) })
+}
+
+func openRef(b *testing.B, plain []byte) *refTimer {
+	g := benchGCM(b)
+	nonce := make([]byte, g.NonceSize())
+	ct := g.Seal(nil, nonce, plain, nil)
+	dst := make([]byte, 0, len(plain))
+	return newRefTimer(b, func() {
+		var err error
+		if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
 
 // BenchmarkPutObject: s3crypto.Client.PutObject of the whole plaintext, as
@@ -197,15 +233,14 @@ func BenchmarkPutObject(b *testing.B) {
 	b.Run("SDK-plaintext", func(b *testing.B) {
 		api := benchS3Client(&benchS3{})
 		b.SetBytes(int64(len(plain)))
-		n := 0
-		settle()
+		ref := sealRef(b, plain)
 		for b.Loop() {
-			n++
 			if _, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
 				b.Fatal(err)
 			}
+			ref.run()
 		}
-		benchSealReference(b, plain, n)
+		ref.report("x-Seal")
 	})
 	for _, f := range benchFormats {
 		for _, seekable := range []bool{true, false} {
@@ -216,10 +251,8 @@ func BenchmarkPutObject(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				c := newClient(b, benchS3Client(&benchS3{}), kr, f.cfg)
 				b.SetBytes(int64(len(plain)))
-				n := 0
-				settle()
+				ref := sealRef(b, plain)
 				for b.Loop() {
-					n++
 					var body io.Reader = bytes.NewReader(plain)
 					if !seekable {
 						body = onlyRead{body}
@@ -227,18 +260,12 @@ func BenchmarkPutObject(b *testing.B) {
 					if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: body}); err != nil {
 						b.Fatal(err)
 					}
+					ref.run()
 				}
-				benchSealReference(b, plain, n)
+				ref.report("x-Seal")
 			})
 		}
 	}
-}
-
-func benchSealReference(b *testing.B, plain []byte, n int) {
-	g := benchGCM(b)
-	nonce := make([]byte, g.NonceSize())
-	dst := make([]byte, 0, len(plain)+g.Overhead())
-	reference(b, "x-Seal", n, func() { dst = g.Seal(dst[:0], nonce, plain, nil) })
 }
 
 // BenchmarkGetObject: s3crypto.Client.GetObject of the whole object, read
@@ -263,10 +290,8 @@ func BenchmarkGetObject(b *testing.B) {
 			store.keep = false
 			c := newClient(b, benchS3Client(store), kr, f.cfg, allowV2)
 			b.SetBytes(int64(len(plain)))
-			n := 0
-			settle()
+			ref := openRef(b, plain)
 			for b.Loop() {
-				n++
 				out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 				if err != nil {
 					b.Fatal(err)
@@ -276,17 +301,9 @@ func BenchmarkGetObject(b *testing.B) {
 				if err != nil || got != int64(len(plain)) {
 					b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
 				}
+				ref.run()
 			}
-			g := benchGCM(b)
-			nonce := make([]byte, g.NonceSize())
-			ct := g.Seal(nil, nonce, plain, nil)
-			dst := make([]byte, 0, len(plain))
-			reference(b, "x-Open", n, func() {
-				var err error
-				if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
-					b.Fatal(err)
-				}
-			})
+			ref.report("x-Open")
 		})
 	}
 }

@@ -75,25 +75,15 @@ func BenchmarkDownload(b *testing.B) {
 			c := newClient(b, api, kr, f.cfg, allowV2)
 			d := s3crypto.NewDownloader(c)
 			b.SetBytes(int64(len(plain)))
-			n := 0
-			settle()
+			ref := openRef(b, plain)
 			for b.Loop() {
-				n++
 				got, err := d.Download(ctx, io.Discard, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 				if err != nil || got != int64(len(plain)) {
 					b.Fatalf("downloaded %d of %d bytes: %v", got, len(plain), err)
 				}
+				ref.run()
 			}
-			g := benchGCM(b)
-			nonce := make([]byte, g.NonceSize())
-			ct := g.Seal(nil, nonce, plain, nil)
-			dst := make([]byte, 0, len(plain))
-			reference(b, "x-Open", n, func() {
-				var err error
-				if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
-					b.Fatal(err)
-				}
-			})
+			ref.report("x-Open")
 		})
 	}
 }
@@ -113,10 +103,8 @@ func BenchmarkGetObjectMemorySpool(b *testing.B) {
 	store.keep = false
 	c := newClient(b, benchS3Client(store), kr, func(o *s3crypto.Options) { o.SpoolMemory = int64(len(plain)) + 1<<20 })
 	b.SetBytes(int64(len(plain)))
-	n := 0
-	settle()
+	ref := openRef(b, plain)
 	for b.Loop() {
-		n++
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 		if err != nil {
 			b.Fatal(err)
@@ -126,15 +114,7 @@ func BenchmarkGetObjectMemorySpool(b *testing.B) {
 		if err != nil || got != int64(len(plain)) {
 			b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
 		}
+		ref.run()
 	}
-	g := benchGCM(b)
-	nonce := make([]byte, g.NonceSize())
-	ct := g.Seal(nil, nonce, plain, nil)
-	dst := make([]byte, 0, len(plain))
-	reference(b, "x-Open", n, func() {
-		var err error
-		if dst, err = g.Open(dst[:0], nonce, ct, nil); err != nil {
-			b.Fatal(err)
-		}
-	})
+	ref.report("x-Open")
 }
