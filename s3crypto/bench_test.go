@@ -283,7 +283,6 @@ func BenchmarkPutObject(b *testing.B) {
 // bytes. Run with -cpu 1,2 to see what a second core brings.
 func BenchmarkGetObject(b *testing.B) {
 	plain := benchPlaintext(b)
-	ctx := context.Background()
 	kr := benchKey(b)
 	b.Run("stdlib-Open", func(b *testing.B) {
 		ref := openRef(b, plain)
@@ -294,34 +293,49 @@ func BenchmarkGetObject(b *testing.B) {
 	})
 	for _, f := range benchFormats {
 		b.Run(f.name, func(b *testing.B) {
-			store := &benchS3{keep: true}
-			allowV2 := func(o *s3crypto.Options) {
-				if o.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt {
-					o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
-				}
-			}
-			w := newClient(b, benchS3Client(store), kr, f.cfg)
-			if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
-				b.Fatal(err)
-			}
-			store.keep = false
+			store := benchStored(b, plain, kr, f.cfg)
 			c := newClient(b, benchS3Client(store), kr, f.cfg, allowV2)
 			b.SetBytes(int64(len(plain)))
 			ref := openRef(b, plain)
 			for b.Loop() {
-				out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
-				if err != nil {
-					b.Fatal(err)
-				}
-				got, err := io.Copy(io.Discard, out.Body)
-				out.Body.Close()
-				if err != nil || got != int64(len(plain)) {
-					b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
-				}
+				benchGet(b, c, len(plain))
 				ref.run()
 			}
 			ref.report("x-Open")
 		})
+	}
+}
+
+// benchStored is a benchS3 holding plain as one object, PUT by a client
+// with cfg.
+func benchStored(b *testing.B, plain []byte, kr keyring.Keyring, cfg func(*s3crypto.Options)) *benchS3 {
+	store := &benchS3{keep: true}
+	w := newClient(b, benchS3Client(store), kr, cfg)
+	if _, err := w.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
+		b.Fatal(err)
+	}
+	store.keep = false
+	return store
+}
+
+// allowV2 lets a client that writes V3 read the V2 object too.
+func allowV2(o *s3crypto.Options) {
+	if o.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt {
+		o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
+	}
+}
+
+// benchGet reads the benchmark's object to its end with GetObject and
+// io.Copy, as a user would, and checks its length.
+func benchGet(b *testing.B, c *s3crypto.Client, size int) {
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	got, err := io.Copy(io.Discard, out.Body)
+	out.Body.Close()
+	if err != nil || got != int64(size) {
+		b.Fatalf("read %d of %d bytes: %v", got, size, err)
 	}
 }
 

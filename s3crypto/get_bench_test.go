@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
@@ -58,17 +57,7 @@ func BenchmarkDownload(b *testing.B) {
 	kr := benchKey(b)
 	for _, f := range benchFormats {
 		b.Run(f.name, func(b *testing.B) {
-			store := &benchS3{keep: true}
-			allowV2 := func(o *s3crypto.Options) {
-				if o.CommitmentPolicy == envelope.RequireEncryptRequireDecrypt {
-					o.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
-				}
-			}
-			w := newClient(b, benchS3Client(store), kr, f.cfg)
-			if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
-				b.Fatal(err)
-			}
-			store.keep = false
+			store := benchStored(b, plain, kr, f.cfg)
 			api := s3.New(benchS3Client(store).Options(), func(o *s3.Options) {
 				o.HTTPClient = &http.Client{Transport: benchRangeS3{store}}
 			})
@@ -93,27 +82,13 @@ func BenchmarkDownload(b *testing.B) {
 // file costs (not a setting to copy: it holds the whole object in memory).
 func BenchmarkGetObjectMemorySpool(b *testing.B) {
 	plain := benchPlaintext(b)
-	ctx := context.Background()
 	kr := benchKey(b)
-	store := &benchS3{keep: true}
-	w := newClient(b, benchS3Client(store), kr)
-	if _, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: bytes.NewReader(plain)}); err != nil {
-		b.Fatal(err)
-	}
-	store.keep = false
+	store := benchStored(b, plain, kr, func(*s3crypto.Options) {})
 	c := newClient(b, benchS3Client(store), kr, func(o *s3crypto.Options) { o.SpoolMemory = int64(len(plain)) + 1<<20 })
 	b.SetBytes(int64(len(plain)))
 	ref := openRef(b, plain)
 	for b.Loop() {
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
-		if err != nil {
-			b.Fatal(err)
-		}
-		got, err := io.Copy(io.Discard, out.Body)
-		out.Body.Close()
-		if err != nil || got != int64(len(plain)) {
-			b.Fatalf("read %d of %d bytes: %v", got, len(plain), err)
-		}
+		benchGet(b, c, len(plain))
 		ref.run()
 	}
 	ref.report("x-Open")
