@@ -226,13 +226,7 @@ func TestTransformCloseStops(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	for range 100 {
-		if runtime.NumGoroutine() <= before {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), before)
+	noLeaks(t, before)
 }
 
 type countingReader struct {
