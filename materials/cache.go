@@ -157,15 +157,44 @@ func (c *cache) ReEncrypt(ctx context.Context, w *envelope.WrappedKey, contentAl
 // (once for concurrent callers that ask the same) and keeps a copy of the
 // data key. The caller gets its own copy, to clear.
 func (c *cache) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	return c.unwrap(ctx, w, contentAlg, c.inner.Unwrap)
+}
+
+// UnwrapSkippingCurrent is Unwrap for a caller that the current master key
+// (Current, the wrapped provider's) already refused w with refused (see
+// provider.UnwrapSkippingCurrent): a held data key answers as it does for
+// Unwrap, since the refusal changes which keys are asked, not the answer;
+// a miss asks the wrapped provider's UnwrapSkippingCurrent, or its Unwrap
+// when it has none.
+func (c *cache) UnwrapSkippingCurrent(ctx context.Context, w *envelope.WrappedKey, contentAlg string, refused error) ([]byte, error) {
+	inner := c.inner.Unwrap
+	if s, ok := c.inner.(currentSkipper); ok && refused != nil {
+		inner = func(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+			return s.UnwrapSkippingCurrent(ctx, w, contentAlg, refused)
+		}
+	}
+	return c.unwrap(ctx, w, contentAlg, inner)
+}
+
+// currentSkipper is a provider with UnwrapSkippingCurrent: this package's
+// providers and caches.
+type currentSkipper interface {
+	UnwrapSkippingCurrent(ctx context.Context, w *envelope.WrappedKey, contentAlg string, refused error) ([]byte, error)
+}
+
+// unwrapFunc is the wrapped provider's unwrap a miss asks.
+type unwrapFunc func(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error)
+
+func (c *cache) unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string, inner unwrapFunc) ([]byte, error) {
 	if w == nil {
-		return c.inner.Unwrap(ctx, w, contentAlg)
+		return inner(ctx, w, contentAlg)
 	}
 	id := cacheKey(ctx, w, contentAlg)
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return c.inner.Unwrap(ctx, w, contentAlg)
+			return inner(ctx, w, contentAlg)
 		}
 		if dk := c.use(id); dk != nil {
 			c.mu.Unlock()
@@ -186,13 +215,13 @@ func (c *cache) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg s
 		f := &flight{done: make(chan struct{})}
 		c.flights[id] = f
 		c.mu.Unlock()
-		return c.fill(ctx, id, f, w, contentAlg)
+		return c.fill(ctx, id, f, w, contentAlg, inner)
 	}
 }
 
-// fill unwraps with the wrapped provider for the callers waiting on f, and
-// holds the data key on success.
-func (c *cache) fill(ctx context.Context, id cacheID, f *flight, w *envelope.WrappedKey, contentAlg string) (dk []byte, err error) {
+// fill unwraps with inner for the callers waiting on f, and holds the data
+// key on success.
+func (c *cache) fill(ctx context.Context, id cacheID, f *flight, w *envelope.WrappedKey, contentAlg string, inner unwrapFunc) (dk []byte, err error) {
 	defer func() {
 		c.mu.Lock()
 		delete(c.flights, id)
@@ -207,7 +236,7 @@ func (c *cache) fill(ctx context.Context, id cacheID, f *flight, w *envelope.Wra
 		c.mu.Unlock()
 		close(f.done)
 	}()
-	return c.inner.Unwrap(ctx, w, contentAlg)
+	return inner(ctx, w, contentAlg)
 }
 
 // cacheKey hashes everything an unwrap's answer depends on besides the

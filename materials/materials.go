@@ -273,16 +273,43 @@ func (p *provider) matching(w *envelope.WrappedKey) []keyring.Keyring {
 }
 
 func (p *provider) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	return p.unwrap(ctx, w, contentAlg, nil)
+}
+
+// UnwrapSkippingCurrent is Unwrap for a caller that has just asked the
+// current master key itself to unwrap w, with the same ctx and contentAlg,
+// and was refused with refused: the current key is not asked again (the
+// same question gets the same answer) but otherwise keeps its place, so
+// the same keys are tried by the same rules, and refused is the error
+// returned where Unwrap would return the current key's. A nil refused, or
+// a current key that does not match w, is Unwrap. It is not part of
+// Provider: s3crypto's rewraps, which ask the current key first (is the
+// object already under it?), find it by an interface of their own.
+func (p *provider) UnwrapSkippingCurrent(ctx context.Context, w *envelope.WrappedKey, contentAlg string, refused error) ([]byte, error) {
+	return p.unwrap(ctx, w, contentAlg, refused)
+}
+
+// unwrap is Unwrap, with the current master key's answer given as
+// currentErr when the caller already has it (nil: ask it).
+func (p *provider) unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string, currentErr error) ([]byte, error) {
 	// Whatever the master key's implementation: an expected encryption
 	// context can only be checked where KMS binds one.
 	if err := kmsctx.Check(ctx, w.Algorithm); err != nil {
 		return nil, err
 	}
-	k, err := p.Resolve(ctx, w)
-	if err != nil {
-		return nil, err
+	var k keyring.Keyring
+	var dk []byte
+	var err error
+	if currentErr != nil && p.current != nil && Matches(p.current, w) {
+		// The current key is the provider's first (Resolve's pick when it
+		// matches), and its answer is known.
+		k, err = p.current, currentErr
+	} else {
+		if k, err = p.Resolve(ctx, w); err != nil {
+			return nil, err
+		}
+		dk, err = k.Unwrap(ctx, w, contentAlg)
 	}
-	dk, err := k.Unwrap(ctx, w, contentAlg)
 	if _, byMatcher := k.(matcher); err == nil || !byMatcher {
 		return dk, err
 	}

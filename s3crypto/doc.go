@@ -62,7 +62,9 @@
 //
 // KMS: a keyring.KMS matches every KMS-wrapped object, so an object is
 // AlreadyCurrent only when KMS decrypts its data key under the current
-// key's ID. The object's encryption context is kept for a KMS → KMS rewrap;
+// key's ID. When KMS refuses, the unwrap that follows does not ask the
+// current key again: a provider from materials (cached or not) is told of
+// the refusal and tries its other keys, in order. The object's encryption context is kept for a KMS → KMS rewrap;
 // a new KMS wrap otherwise uses the context on ctx
 // (keyring.WithEncryptionContext). To rotate from one KMS key to another,
 // give both: materials.NewProvider(newKMS, oldKMS).

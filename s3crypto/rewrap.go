@@ -220,7 +220,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, fmt.Errorf("%w: the provider has no current master key to rewrap with", envelope.ErrNoMasterKey)
 	}
 	rctx := readContext(ctx, &env.Key)
-	isCurrent, err := alreadyCurrent(rctx, current, env)
+	isCurrent, refused, err := alreadyCurrent(rctx, current, env)
 	if err != nil {
 		return out, err
 	}
@@ -229,7 +229,7 @@ func (c *Client) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput, er
 		return out, nil
 	}
 
-	rw, err := c.rewrapKey(ctx, in, env, current, format.RewrapOptions{
+	rw, err := c.rewrapKey(ctx, in, env, current, refused, format.RewrapOptions{
 		Metadata:        rd.head.Metadata,
 		InstructionFile: rd.storage == inInstructionFile,
 		UnwrapContext:   readContext,
@@ -281,10 +281,11 @@ type reEncrypter interface {
 
 // rewrapKey makes the new envelope: by KMS ReEncrypt when wanted and
 // possible (see tryReEncrypt; V2 has no key commitment), otherwise the data
-// key is unwrapped, wrapped again, serialized as it will be stored, decoded
-// back and checked in internal/format. Either way the data key never comes
-// up here.
-func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Envelope, current keyring.Keyring, opts format.RewrapOptions, out *RewrapOutput) (*format.Rewrapped, error) {
+// key is unwrapped (not asking current again when it refused the data key
+// in alreadyCurrent: refused), wrapped again, serialized as it will be
+// stored, decoded back and checked in internal/format. Either way the data
+// key never comes up here.
+func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Envelope, current keyring.Keyring, refused error, opts format.RewrapOptions, out *RewrapOutput) (*format.Rewrapped, error) {
 	newKey, err := tryReEncrypt(ctx, c.provider, current, in.ReEncrypt, env.Format != envelope.FormatV2, &env.Key, env.ContentAlgorithm)
 	switch {
 	case err != nil:
@@ -293,7 +294,8 @@ func (c *Client) rewrapKey(ctx context.Context, in *RewrapInput, env *format.Env
 		out.ReEncrypted = true
 		return format.ReplaceKey(env, newKey, opts)
 	}
-	return format.Rewrap(ctx, env, c.provider, current, current, opts)
+	unwrap := &pastCurrent{p: c.provider, refusals: []refusal{{&env.Key, refused}}}
+	return format.Rewrap(ctx, env, unwrap, current, current, opts)
 }
 
 // tryReEncrypt rewraps w under current with KMS ReEncrypt when pref asks
@@ -442,33 +444,73 @@ func (c *Client) checkRewrappable(env *format.Envelope) error {
 // key. A key matched by description must also unwrap it (a description
 // shared by two keys is an error, not a skip), unless it can only wrap. A
 // KMS key matches any KMS wrap, so only a successful Decrypt under the
-// current key's ID (KMS refuses a blob of another key) makes it current.
-// A legacy wrap is never current: rewrapping upgrades it.
-func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *format.Envelope) (bool, error) {
+// current key's ID (KMS refuses a blob of another key) makes it current;
+// refused is then KMS's refusal (a matcher's, in general), for the rewrap's
+// unwrap not to ask the same again (pastCurrent). A legacy wrap is never
+// current: rewrapping upgrades it.
+func alreadyCurrent(ctx context.Context, current keyring.Keyring, env *format.Envelope) (isCurrent bool, refused, err error) {
 	if format.IsLegacyWrap(env.Key.Algorithm) || !materials.Matches(current, &env.Key) {
-		return false, nil
+		return false, nil, nil
 	}
 	unwrapped, err := env.UnwrapsWith(ctx, current)
 	if unwrapped {
 		// The envelope is current; it must still be the body's (a rewrap
 		// that a server let land beside a new body is found here).
 		if err != nil {
-			return false, fmt.Errorf("the object's key commitment does not match its data key — the object and its envelope disagree: %w", err)
+			return false, nil, fmt.Errorf("the object's key commitment does not match its data key — the object and its envelope disagree: %w", err)
 		}
-		return true, nil
+		return true, nil, nil
 	}
 	_, byMatcher := current.(interface {
 		Matches(*envelope.WrappedKey) bool
 	})
 	switch {
 	case errors.Is(err, envelope.ErrWrapOnly):
-		return true, nil
+		return true, nil, nil
 	case byMatcher && (errors.Is(err, envelope.ErrAuthentication) || isIncorrectKMSKey(err)):
-		return false, nil
+		return false, err, nil
 	case byMatcher:
-		return false, fmt.Errorf("checking whether the current master key wrapped the data key: %w", err)
+		return false, nil, fmt.Errorf("checking whether the current master key wrapped the data key: %w", err)
 	}
-	return false, fmt.Errorf("the current master key matches the stored description but does not unwrap the data key: %w", err)
+	return false, nil, fmt.Errorf("the current master key matches the stored description but does not unwrap the data key: %w", err)
+}
+
+// refusal is the current master key's answer to alreadyCurrent for one
+// wrapped key: err, when it refused it as another key's; nil otherwise.
+type refusal struct {
+	w   *envelope.WrappedKey
+	err error
+}
+
+// pastCurrent is the provider as a rewrap's unwrap. For a wrapped key that
+// the current master key refused in alreadyCurrent, it has the provider
+// skip that key (UnwrapSkippingCurrent, which materials' providers and
+// caches have) rather than ask it again what it was just asked — the same
+// blob, key, context and content algorithm, so the same refusal: on KMS,
+// one Decrypt less per object. The other keys are tried as Unwrap tries
+// them, and the refusal is the error where Unwrap would return the current
+// key's. A provider without the method, or a key not refused, is asked as
+// by Unwrap.
+type pastCurrent struct {
+	p        materials.Provider
+	refusals []refusal
+}
+
+// currentSkipper is a provider that can unwrap without asking its current
+// master key again (see pastCurrent).
+type currentSkipper interface {
+	UnwrapSkippingCurrent(ctx context.Context, w *envelope.WrappedKey, contentAlg string, refused error) ([]byte, error)
+}
+
+func (u *pastCurrent) Unwrap(ctx context.Context, w *envelope.WrappedKey, contentAlg string) ([]byte, error) {
+	if s, ok := u.p.(currentSkipper); ok && w != nil {
+		for _, r := range u.refusals {
+			if r.err != nil && sameWrap(r.w, w) && maps.Equal(r.w.Description, w.Description) {
+				return s.UnwrapSkippingCurrent(ctx, w, contentAlg, r.err)
+			}
+		}
+	}
+	return u.p.Unwrap(ctx, w, contentAlg)
 }
 
 func isIncorrectKMSKey(err error) bool {

@@ -67,11 +67,13 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 		}
 	}
 	allCurrent, anyCurrent := true, false
+	unwrap := &pastCurrent{p: c.provider}
 	for i := range comp.Keys {
-		cur, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, format.CustomerEnvelope(&comp.Keys[i]))
+		cur, refused, err := alreadyCurrent(readContext(ctx, &comp.Keys[i]), current, format.CustomerEnvelope(&comp.Keys[i]))
 		if err != nil {
 			return out, err
 		}
+		unwrap.refusals = append(unwrap.refusals, refusal{&comp.Keys[i], refused})
 		allCurrent = allCurrent && cur
 		anyCurrent = anyCurrent || cur
 	}
@@ -91,10 +93,11 @@ func (c *SSECClient) rewrap(ctx context.Context, in *RewrapInput) (*RewrapOutput
 		out.ReEncrypted = rw != nil
 	}
 	if rw == nil {
-		// Every key is unwrapped, wrapped again, and checked as it will be
-		// stored in internal/format: these data keys are not sent to S3
-		// here, so they never come up.
-		rw, err = format.RewrapCompanion(ctx, comp, c.provider, current, current, format.RewrapOptions{
+		// Every key is unwrapped (the current master key not asked again
+		// for a key it refused above), wrapped again, and checked as it
+		// will be stored in internal/format: these data keys are not sent
+		// to S3 here, so they never come up.
+		rw, err = format.RewrapCompanion(ctx, comp, unwrap, current, current, format.RewrapOptions{
 			UnwrapContext: readContext,
 			WrapContext:   wctx,
 		})
