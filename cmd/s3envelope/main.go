@@ -161,14 +161,37 @@ func run(ctx context.Context, args []string, con *console) int {
 	}
 	fs, g := newFlagSet(c, con)
 	action := c.register(fs)
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage // the flag package printed the error and the usage
 	}
-	err := action(ctx, g, fs.Args())
+	err = action(ctx, g, positional)
 	return report(con, c, fs, err)
+}
+
+// parseInterspersed parses flags before and after the arguments, as the
+// AWS CLI takes them (s3envelope verify s3://bucket --key k), which the
+// flag package alone does not: it stops at the first argument. After "--"
+// everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // report prints err as one line and returns the exit status for it.
