@@ -1,16 +1,17 @@
 package s3crypto
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3envelope/s3envelope/internal/walk"
 )
 
 // ErrTooManyFailures is returned by RewrapAll when more objects failed than
@@ -155,297 +156,108 @@ func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *R
 	if in.Concurrency < 0 || in.MaxFailures < 0 || in.ObjectTimeout < 0 {
 		return nil, errors.New("s3crypto: RewrapAll: negative Concurrency, MaxFailures or ObjectTimeout")
 	}
-	w := &walk{
-		api:    api,
-		rewrap: rewrap,
-		in:     in,
-		start:  time.Now(),
-		cp: RewrapCheckpoint{
-			Bucket: aws.ToString(in.Bucket),
-			Prefix: aws.ToString(in.Prefix),
-			DryRun: in.DryRun,
-		},
-		retry:   map[string]bool{},
-		pending: map[int]*walkItem{},
-	}
+	bucket, prefix := aws.ToString(in.Bucket), aws.ToString(in.Prefix)
+	var resume walk.Checkpoint
 	if r := in.Resume; r != nil {
-		if r.Bucket != w.cp.Bucket || r.Prefix != w.cp.Prefix || r.DryRun != in.DryRun {
+		if r.Bucket != bucket || r.Prefix != prefix || r.DryRun != in.DryRun {
 			return nil, fmt.Errorf("s3crypto: RewrapAll: the checkpoint is for bucket %q, prefix %q, dry run %v, not bucket %q, prefix %q, dry run %v",
-				r.Bucket, r.Prefix, r.DryRun, w.cp.Bucket, w.cp.Prefix, in.DryRun)
+				r.Bucket, r.Prefix, r.DryRun, bucket, prefix, in.DryRun)
 		}
-		w.cp.After = r.After
-		for _, k := range r.Retry {
-			w.retry[k] = true
-		}
+		resume = walk.Checkpoint{After: r.After, Retry: r.Retry}
 	}
-	return w.run(ctx)
-}
-
-// walk is the state of one RewrapAll, owned by the goroutine that called it.
-type walk struct {
-	api    fullAPI
-	rewrap func(context.Context, *RewrapInput) (*RewrapOutput, error)
-	in     *RewrapAllInput
-	start  time.Time
-
-	out      RewrapAllOutput
-	cp       RewrapCheckpoint
-	retry    map[string]bool // keys <= cp.After still to be retried
-	pending  map[int]*walkItem
-	frontier int // every item before it is finished
-	listed   int
-	listDone bool
-	listErr  error
-	stopped  bool // an item was interrupted (ctx ended): the walk is not complete
-	// window bounds the items listed but not yet behind the frontier (one
-	// slow object must not let the listing run ahead without limit).
-	window chan struct{}
+	start := time.Now()
+	var out RewrapAllOutput
+	checkpoint := func(cp walk.Checkpoint) RewrapCheckpoint {
+		return RewrapCheckpoint{Bucket: bucket, Prefix: prefix, After: cp.After, Retry: cp.Retry, DryRun: in.DryRun}
+	}
+	cfg := &walk.Config[*RewrapOutput]{
+		List: func(ctx context.Context, li *s3.ListObjectsV2Input) (*s3.ListObjectsV2Output, error) {
+			return api.ListObjectsV2(ctx, li)
+		},
+		Bucket:        in.Bucket,
+		Prefix:        in.Prefix,
+		Concurrency:   cmp.Or(in.Concurrency, defaultRewrapConcurrency),
+		ObjectTimeout: in.ObjectTimeout,
+		Window:        maxWindow,
+		Resume:        resume,
+		Do: func(ctx context.Context, key string) (*RewrapOutput, error) {
+			return rewrap(ctx, &RewrapInput{
+				Bucket:              in.Bucket,
+				Key:                 aws.String(key),
+				ExpectedBucketOwner: in.ExpectedBucketOwner,
+				RequestPayer:        in.RequestPayer,
+				DryRun:              in.DryRun,
+				EnforceRotation:     in.EnforceRotation,
+				Rekey:               in.Rekey,
+				ReEncrypt:           in.ReEncrypt,
+			})
+		},
+		Finished: func(r walk.Result[*RewrapOutput]) (failed bool, stop error) {
+			failed, stop = out.record(bucket, r, in.MaxFailures)
+			if in.OnProgress != nil {
+				p := RewrapProgress{
+					RewrapCounts: out.RewrapCounts,
+					Listed:       r.Listed,
+					ListingDone:  r.ListingDone,
+					Key:          r.Key,
+					Err:          r.Err,
+					Elapsed:      time.Since(start),
+				}
+				if r.Err == nil {
+					p.Status = r.Value.Status
+				}
+				in.OnProgress(p)
+			}
+			return failed, stop
+		},
+	}
+	if in.OnCheckpoint != nil && !in.DryRun {
+		cfg.Checkpointed = func(cp walk.Checkpoint) { in.OnCheckpoint(checkpoint(cp)) }
+	}
+	res, err := walk.Run(ctx, cfg)
+	out.Checkpoint = checkpoint(res.Checkpoint)
+	out.Complete = res.Complete
+	var le *walk.ListError
+	if errors.As(err, &le) {
+		return &out, fmt.Errorf("s3crypto: RewrapAll s3://%s/%s: listing: %w", bucket, prefix, le.Err)
+	}
+	return &out, err
 }
 
 // maxWindow is how far the listing may run ahead of the checkpoint (a
 // variable for tests).
-var maxWindow = 10000
+var maxWindow = walk.DefaultWindow
 
-type walkItem struct {
-	key      string
-	retry    bool // from the checkpoint's Retry, not from the listing
-	finished bool
-	failed   bool
-}
-
-type walkEvent struct {
-	seq      int
-	listed   *walkItem // a new item, before it is dispatched
-	listDone bool
-	listErr  error
-	res      *RewrapOutput
-	err      error
-	skipped  bool // not rewrapped: the walk was stopping
-}
-
-type walkJob struct {
-	seq int
-	key string
-}
-
-func (w *walk) run(ctx context.Context) (*RewrapAllOutput, error) {
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	n := w.in.Concurrency
-	if n == 0 {
-		n = defaultRewrapConcurrency
-	}
-	events := make(chan walkEvent, 2*n+2)
-	w.window = make(chan struct{}, maxWindow+n)
-	jobs := make(chan walkJob)
-	retries := slices.Sorted(maps.Keys(w.retry))
-	go w.list(runCtx, retries, events, jobs)
-	for range n {
-		go w.work(runCtx, events, jobs)
-	}
-
-	outstanding := 0
-	for !w.listDone || outstanding > 0 {
-		ev := <-events
-		switch {
-		case ev.listed != nil:
-			w.pending[ev.seq] = ev.listed
-			w.listed++
-			outstanding++
-		case ev.listDone:
-			w.listDone = true
-			w.listErr = ev.listErr
-		default:
-			outstanding--
-			w.finish(cancel, ev)
-		}
-	}
-
-	w.out.Checkpoint = w.checkpoint()
-	w.out.Complete = w.listErr == nil && !w.stopped && ctx.Err() == nil && context.Cause(runCtx) == nil
-	switch {
-	case w.listErr != nil:
-		return &w.out, fmt.Errorf("s3crypto: RewrapAll s3://%s/%s: listing: %w", w.cp.Bucket, w.cp.Prefix, w.listErr)
-	case ctx.Err() != nil:
-		return &w.out, ctx.Err()
-	case context.Cause(runCtx) != nil:
-		return &w.out, context.Cause(runCtx)
-	}
-	return &w.out, nil
-}
-
-// list sends the retries, then every listed key, as items and then jobs.
-func (w *walk) list(ctx context.Context, retries []string, events chan<- walkEvent, jobs chan<- walkJob) {
-	defer close(jobs)
-	seq := 0
-	send := func(key string, retry bool) bool {
-		select {
-		case w.window <- struct{}{}:
-		case <-ctx.Done():
-			return false
-		}
-		events <- walkEvent{seq: seq, listed: &walkItem{key: key, retry: retry}}
-		select {
-		case jobs <- walkJob{seq: seq, key: key}:
-			seq++
-			return true
-		case <-ctx.Done():
-			// Registered but never dispatched: report it skipped.
-			events <- walkEvent{seq: seq, skipped: true}
-			return false
-		}
-	}
-	for _, k := range retries {
-		if !send(k, true) {
-			events <- walkEvent{listDone: true}
-			return
-		}
-	}
-	var token *string
-	for {
-		page, err := w.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-			Bucket:            w.in.Bucket,
-			Prefix:            w.in.Prefix,
-			StartAfter:        startAfter(token, w.cp.After),
-			ContinuationToken: token,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				err = nil // the walk is stopping; not a listing failure
-			}
-			events <- walkEvent{listDone: true, listErr: err}
-			return
-		}
-		for _, o := range page.Contents {
-			if !send(aws.ToString(o.Key), false) {
-				events <- walkEvent{listDone: true}
-				return
-			}
-		}
-		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
-			events <- walkEvent{listDone: true}
-			return
-		}
-		token = page.NextContinuationToken
-	}
-}
-
-func startAfter(token *string, after string) *string {
-	if token != nil || after == "" {
-		return nil
-	}
-	return aws.String(after)
-}
-
-func (w *walk) work(ctx context.Context, events chan<- walkEvent, jobs <-chan walkJob) {
-	for j := range jobs {
-		if ctx.Err() != nil {
-			events <- walkEvent{seq: j.seq, skipped: true}
-			continue
-		}
-		octx, cancel := ctx, context.CancelFunc(func() {})
-		if w.in.ObjectTimeout > 0 {
-			octx, cancel = context.WithTimeout(ctx, w.in.ObjectTimeout)
-		}
-		res, err := w.rewrap(octx, &RewrapInput{
-			Bucket:              w.in.Bucket,
-			Key:                 aws.String(j.key),
-			ExpectedBucketOwner: w.in.ExpectedBucketOwner,
-			RequestPayer:        w.in.RequestPayer,
-			DryRun:              w.in.DryRun,
-			EnforceRotation:     w.in.EnforceRotation,
-			Rekey:               w.in.Rekey,
-			ReEncrypt:           w.in.ReEncrypt,
-		})
-		cancel()
-		if err != nil && ctx.Err() != nil {
-			// Interrupted by the walk stopping, not a failure of the object.
-			events <- walkEvent{seq: j.seq, skipped: true}
-			continue
-		}
-		events <- walkEvent{seq: j.seq, res: res, err: err}
-	}
-}
-
-// finish records one finished (or skipped) item, advances the checkpoint,
-// and reports progress.
-func (w *walk) finish(cancel context.CancelCauseFunc, ev walkEvent) {
-	it := w.pending[ev.seq]
-	if ev.skipped {
-		w.stopped = true
-		return // stays pending: the checkpoint never passes it
-	}
-	it.finished = true
-	p := RewrapProgress{Key: it.key, Err: ev.err}
+// record counts one finished object, and says whether it failed and whether
+// the walk must stop (more than maxFailures failed, when that is not zero).
+func (out *RewrapAllOutput) record(bucket string, r walk.Result[*RewrapOutput], maxFailures int) (failed bool, stop error) {
 	var nf *types.NotFound
 	var nsk *types.NoSuchKey
 	switch {
-	case ev.err != nil && (errors.As(ev.err, &nf) || errors.As(ev.err, &nsk)):
-		w.out.Gone++
-	case ev.err != nil:
-		it.failed = true
-		w.out.Failed++
-		oe, ok := ev.err.(*ObjectError)
+	case r.Err != nil && (errors.As(r.Err, &nf) || errors.As(r.Err, &nsk)):
+		out.Gone++
+	case r.Err != nil:
+		out.Failed++
+		oe, ok := r.Err.(*ObjectError)
 		if !ok {
-			oe = &ObjectError{Op: "Rewrap", Bucket: aws.ToString(w.in.Bucket), Key: it.key, Err: ev.err}
+			oe = &ObjectError{Op: "Rewrap", Bucket: bucket, Key: r.Key, Err: r.Err}
 		}
-		w.out.Failures = append(w.out.Failures, oe)
-		if w.in.MaxFailures > 0 && w.out.Failed > w.in.MaxFailures {
-			cancel(fmt.Errorf("%w (%d, MaxFailures %d)", ErrTooManyFailures, w.out.Failed, w.in.MaxFailures))
+		out.Failures = append(out.Failures, oe)
+		if maxFailures > 0 && out.Failed > maxFailures {
+			stop = fmt.Errorf("%w (%d, MaxFailures %d)", ErrTooManyFailures, out.Failed, maxFailures)
 		}
+		return true, stop
 	default:
-		p.Status = ev.res.Status
-		switch ev.res.Status {
+		switch r.Value.Status {
 		case Rewrapped:
-			w.out.Rewrapped++
+			out.Rewrapped++
 		case AlreadyCurrent:
-			w.out.AlreadyCurrent++
+			out.AlreadyCurrent++
 		case NotEncrypted:
-			w.out.NotEncrypted++
+			out.NotEncrypted++
 		case EnvelopeObject:
-			w.out.EnvelopeObjects++
+			out.EnvelopeObjects++
 		}
 	}
-	if it.retry && !it.failed {
-		delete(w.retry, it.key)
-	}
-	advanced := w.advance()
-	if w.in.OnProgress != nil {
-		p.RewrapCounts = w.out.RewrapCounts
-		p.Listed = w.listed
-		p.ListingDone = w.listDone
-		p.Elapsed = time.Since(w.start)
-		w.in.OnProgress(p)
-	}
-	if (advanced || it.retry) && w.in.OnCheckpoint != nil && !w.in.DryRun {
-		w.in.OnCheckpoint(w.checkpoint())
-	}
-}
-
-// advance moves the frontier past finished items, and After with it.
-func (w *walk) advance() bool {
-	moved := false
-	for {
-		it, ok := w.pending[w.frontier]
-		if !ok || !it.finished {
-			return moved
-		}
-		delete(w.pending, w.frontier)
-		w.frontier++
-		<-w.window
-		if it.retry {
-			continue
-		}
-		w.cp.After = it.key
-		if it.failed {
-			w.retry[it.key] = true
-		}
-		moved = true
-	}
-}
-
-func (w *walk) checkpoint() RewrapCheckpoint {
-	cp := w.cp
-	cp.Retry = slices.Sorted(maps.Keys(w.retry))
-	return cp
+	return false, nil
 }

@@ -97,7 +97,11 @@ func loadKey(ctx context.Context, g *globals, spec, desc string, role keyRole) (
 		if err != nil {
 			return nil, err
 		}
-		return keyring.NewKMS(c, id)
+		key, err := keyring.NewKMS(c, id)
+		if err != nil {
+			return nil, err
+		}
+		return key, nil
 	}
 	d, err := parseDesc(desc)
 	if err != nil {
@@ -124,7 +128,11 @@ func loadKey(ctx context.Context, g *globals, spec, desc string, role keyRole) (
 	// wrong with the PEM; a raw AES key holds "-----BEGIN" with
 	// probability under 2^-75.
 	if !bytes.Contains(b, []byte("-----BEGIN")) {
-		return keyring.ParseAES(b, d)
+		key, err := keyring.ParseAES(b, d)
+		if err != nil {
+			return nil, err // not a nil *AES in a non-nil Keyring
+		}
+		return key, nil
 	}
 	key, err := keyring.ParseRSA(b, d)
 	if err != nil {

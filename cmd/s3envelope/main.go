@@ -13,7 +13,9 @@
 // credentials, SSO, instance roles), with --profile, --region and
 // --endpoint-url as in the AWS CLI.
 //
-// Master keys (--key, repeatable where several may be given):
+// Master keys (--key, repeatable where several may be given; rewrap takes
+// the key to rotate to as --new-key and the keys to rotate from as
+// --old-key, in the same forms):
 //   - a file: an AES key (16, 24 or 32 bytes, hex, base64 or raw) or an RSA
 //     key in PEM (a private key; for writing, a public key is enough);
 //   - env:NAME: the same, read from the environment variable NAME;
@@ -21,7 +23,8 @@
 //     KMS-compatible server).
 //
 // An AES or RSA key is found by its description (--desc k=v[,k=v...], given
-// once per --key in the same order), which is stored with every object.
+// once per --key in the same order; --new-desc, --old-desc for rewrap),
+// which is stored with every object.
 //
 // Exit status: 0 when everything asked was done; 1 when an object (or
 // several) failed — it would not decrypt, was not encrypted, or the walk was
@@ -32,7 +35,7 @@
 // Key bytes are never printed.
 //
 // Ctrl-C stops cleanly: uploads in progress are aborted, walks write their
-// checkpoint; a second Ctrl-C exits at once.
+// checkpoint (with --resume FILE); a second Ctrl-C exits at once.
 package main
 
 import (
@@ -161,14 +164,37 @@ func run(ctx context.Context, args []string, con *console) int {
 	}
 	fs, g := newFlagSet(c, con)
 	action := c.register(fs)
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage // the flag package printed the error and the usage
 	}
-	err := action(ctx, g, fs.Args())
+	err = action(ctx, g, positional)
 	return report(con, c, fs, err)
+}
+
+// parseInterspersed parses flags before and after the arguments, as the
+// AWS CLI takes them (s3envelope verify s3://bucket --key k), which the
+// flag package alone does not: it stops at the first argument. After "--"
+// everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // report prints err as one line and returns the exit status for it.

@@ -82,6 +82,15 @@ func (p *progress) Set(done int64, detail string) {
 	p.tick()
 }
 
+// SetDetail sets the extra detail alone, for work whose units are counted
+// by Add (bytes through a countingWriter) and its detail elsewhere.
+func (p *progress) SetDetail(detail string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.detail = detail
+	p.tick()
+}
+
 // SetTotal sets the total once it is known.
 func (p *progress) SetTotal(total int64) {
 	p.mu.Lock()
