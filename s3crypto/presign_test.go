@@ -125,18 +125,13 @@ func readOpened(out *s3.GetObjectOutput, err error) ([]byte, *s3.GetObjectOutput
 	return b, out, err
 }
 
-// presignCase is an object format and where its envelope is stored.
-type presignCase struct {
-	format      envelope.Format
-	instruction bool
-}
+// presignCase is a variant that may be segmented, with small segments.
+type presignCase variant
 
-func (pc presignCase) String() string {
-	return variant{pc.format, pc.instruction}.String()
-}
+func (pc presignCase) String() string { return variant(pc).String() }
 
 func (pc presignCase) apply(o *s3crypto.Options) {
-	variant{pc.format, pc.instruction}.apply(o)
+	variant(pc).apply(o)
 	if pc.format == envelope.FormatSegmented {
 		o.SegmentSize = 4 << 10 // several segments in a small object
 	}
