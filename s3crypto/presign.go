@@ -73,9 +73,8 @@ var errPresignRange = fmt.Errorf("%w: a presigned GET of an encrypted object sha
 //
 // The recipient fetches the URLs with any HTTP client and opens the
 // response with OpenResponse (or OpenObject), holding the master key or a
-// provider of it. Nothing needs presigning for a PUT: a presigned PUT
-// stores what its sender sends, so an object can be encrypted only where
-// it is sealed (see the package doc).
+// provider of it. There is no presigned PUT: a presigned PUT stores the
+// bytes its sender sends, so it cannot encrypt (see the package doc).
 func (c *Client) PresignGetObject(ctx context.Context, pc *s3.PresignClient, in *s3.GetObjectInput, optFns ...func(*s3.PresignOptions)) (_ *PresignedObject, err error) {
 	if in == nil || pc == nil {
 		return nil, &ObjectError{Op: "PresignGetObject", Err: fmt.Errorf("%w or presign client", errNilInput)}
