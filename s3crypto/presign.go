@@ -227,8 +227,10 @@ func (c *Client) OpenObject(ctx context.Context, header http.Header, body io.Rea
 // with the status and S3's error code and message (errors.As finds a
 // smithy.APIError; "AccessDenied", "Request has expired" for an expired
 // URL; *types.NoSuchKey for a missing object) — and the body is not
-// opened. Fetch with a client that does not decompress (net/http's does
-// not, unless a server compresses what it was not asked to).
+// opened. net/http's default transport decompresses a body stored with
+// Content-Encoding gzip, which is then not the stored ciphertext: such a
+// response is refused (envelope.ErrDisallowed); fetch those objects with
+// http.Transport's DisableCompression.
 func (c *Client) OpenResponse(ctx context.Context, resp *http.Response, instruction []byte) (*s3.GetObjectOutput, error) {
 	if err := checkResponse(resp); err != nil {
 		return nil, &ObjectError{Op: "OpenResponse", Err: err}

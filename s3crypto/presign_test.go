@@ -169,6 +169,11 @@ func presignRoundTrips(t *testing.T, api *s3.Client, bucket string, hc *http.Cli
 				require.True(t, bytes.Equal(pt, got), "size %d: plaintext differs", size)
 				assert.Equal(t, int64(size), aws.ToInt64(out.ContentLength))
 				assert.Equal(t, "alice", out.Metadata["owner"])
+				// The headers map to the metadata the SDK's GetObject gives.
+				raw, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+				require.NoError(t, err)
+				raw.Body.Close()
+				assert.Equal(t, raw.Metadata, out.Metadata)
 				assert.Equal(t, "text/plain", aws.ToString(out.ContentType))
 				assert.NotEmpty(t, aws.ToString(out.ETag))
 			}
@@ -374,6 +379,25 @@ func presignFailures(t *testing.T, api *s3.Client, bucket string) {
 		got, _, err := readOpened(r.OpenResponse(ctx, resp, nil))
 		require.NoError(t, err)
 		require.True(t, bytes.Equal(pt, got))
+	})
+
+	t.Run("content encoding", func(t *testing.T) {
+		// A body stored as gzip (the plaintext was): net/http asks for
+		// gzip and decompresses what says it is, which the ciphertext is
+		// not. Refused, and opened when fetched without decompression.
+		w := newClient(t, api, kr)
+		r := recipient(t, kr)
+		_, err := w.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("gz"), Body: bytes.NewReader(pt), ContentEncoding: aws.String("gzip")})
+		require.NoError(t, err)
+		p, err := w.PresignGetObject(ctx, pc, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("gz")})
+		require.NoError(t, err)
+		_, err = r.OpenResponse(ctx, httpGet(t, &http.Client{}, p.URL, nil), nil)
+		require.ErrorIs(t, err, envelope.ErrDisallowed)
+		raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		got, out, err := openShared(t, r, raw, p)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(pt, got))
+		require.Equal(t, int64(len(pt)), aws.ToInt64(out.ContentLength))
 	})
 
 	t.Run("duplicate envelope header", func(t *testing.T) {
