@@ -275,7 +275,7 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	switch {
 	case e.left == 0:
 		return n, io.EOF
-	case err == io.EOF:
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return n, e.short(e.left)
 	}
 	return n, err
@@ -345,13 +345,24 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*s3.GetObjectOutput, error) {
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
+	if err != nil {
 		out.Body.Close()
 		return nil, err
 	}
-	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, out.Metadata, in.ExpectedBucketOwner, in.RequestPayer, optFns)
-	if err != nil {
-		return fail(err)
+	return c.openWhole(ctx, env, out)
+}
+
+// openWhole opens out, the response to a GET of a whole object whose
+// envelope is env, into what GetObject returns: the same output with the
+// authenticated plaintext as Body and its length as ContentLength (nil
+// when neither the response nor the envelope tells it). Whichever way the
+// response came (the SDK, a presigned URL), this is the one place that
+// decides what is released when. It closes out.Body on failure.
+func (c *Client) openWhole(ctx context.Context, env *format.Envelope, out *s3.GetObjectOutput) (*s3.GetObjectOutput, error) {
+	fail := func(err error) (*s3.GetObjectOutput, error) {
+		out.Body.Close()
+		return nil, err
 	}
 	if err := boundLength(env, out.ContentLength); err != nil {
 		return fail(err)
@@ -362,17 +373,19 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	}
 	res := *out
 	res.Body = &plainBody{Plaintext: pt, body: out.Body}
-	size := pt.Size()
-	if size < 0 {
-		if size, err = env.PlaintextSize(aws.ToInt64(out.ContentLength)); err != nil {
+	res.ContentLength = nil
+	switch size := pt.Size(); {
+	case size >= 0:
+		// Everything is spooled: the HTTP body is no longer needed.
+		out.Body.Close()
+		res.ContentLength = aws.Int64(size)
+	case out.ContentLength != nil:
+		if size, err = env.PlaintextSize(*out.ContentLength); err != nil {
 			res.Body.Close()
 			return nil, err
 		}
-	} else {
-		// Everything is spooled: the HTTP body is no longer needed.
-		out.Body.Close()
+		res.ContentLength = aws.Int64(size)
 	}
-	res.ContentLength = aws.Int64(size)
 	res.ContentRange = nil
 	clearChecksums(&res)
 	return &res, nil

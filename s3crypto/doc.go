@@ -101,6 +101,46 @@
 // companion; with Rekey, S3 also copies the object onto itself under a new
 // data key.
 //
+// # Sharing through presigned URLs
+//
+// A presigned URL (s3.PresignClient) lets someone without AWS credentials
+// GET one object until the URL expires (Expires, at most 7 days, and never
+// past the signing credentials' own expiry). Client.PresignGetObject
+// presigns a GET of an encrypted object: it looks at the object first and
+// returns its URL, plus the URL of its instruction file when the envelope
+// is in one. The URLs fetch ciphertext and the envelope (in the x-amz-meta-*
+// headers of the response); to open them the recipient needs the master
+// key, or a provider that reaches it (an AES key, an RSA private key, a
+// KMS keyring allowed kms:Decrypt). It opens the response with
+// Client.OpenResponse, or OpenObject given the headers and body as they
+// came, with the same checks, policy and release rules as GetObject:
+// nothing of a V2 or V3 object before its tag verifies, a segmented object
+// segment by segment. Neither makes an S3 request, so the recipient's
+// Client may wrap an unconfigured s3.New(s3.Options{}). An expired URL, a
+// missing object or a refused signature is S3's error, with its status, as
+// the SDK reports it (*awshttp.ResponseError). A URL is a bearer credential
+// for the ciphertext: treat it as one.
+//
+// For an SSECClient's object S3 decrypts, and the recipient needs no key
+// of this library's: SSECClient.PresignGetObject returns the URL and the
+// SSE-C headers to send with it (PresignedObject.Header), which the URL's
+// signature covers. Those headers carry the object's data key in clear:
+// they are a secret to hand over as the key itself, over an encrypted
+// channel, and never to log. They outlive the URL: with any other means of
+// GETting the object, they open it until it is re-keyed (Rewrap with
+// Rekey) or overwritten. The URL is https or refused, and the key is never
+// put in it; fmt does not print a PresignedObject's headers.
+//
+// There is no presigned PUT of an encrypted object. A presigned PUT stores
+// the bytes its sender sends, as they are: an object is encrypted
+// client-side only where it is sealed, so an uploader holding a presigned
+// PUT stores encrypted bytes only if it seals them in its own process —
+// with this library, which then holds the master key (or, for RSA, its
+// public key) — and sends the envelope as the x-amz-meta-* headers the URL
+// was signed for. A URL alone would carry plaintext to S3. Nor does an
+// SSECClient presign a PUT: its uploader would have to hold the object's
+// data key.
+//
 // # Errors
 //
 // Failures wrap the envelope package's sentinels (errors.Is:

@@ -21,7 +21,11 @@ type ObjectError struct {
 }
 
 func (e *ObjectError) Error() string {
-	s := "s3crypto: " + e.Op + " " + objectName(&e.Bucket, &e.Key)
+	s := "s3crypto: " + e.Op
+	if e.Bucket != "" || e.Key != "" {
+		// OpenObject knows no object's name: only its response.
+		s += " " + objectName(&e.Bucket, &e.Key)
+	}
 	if e.UploadId != "" {
 		s += " (multipart upload " + e.UploadId + ")"
 	}

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -263,4 +266,47 @@ func ExampleObjectError() {
 	// Output:
 	// true GetObject k true
 	// s3crypto: GetObject s3://example/k: s3envelope: no master key matches the description: {"kid":"2025"}
+}
+
+// Share an encrypted object through a presigned URL: the recipient fetches
+// it with any HTTP client, without the SDK or AWS credentials, and opens
+// it with the master key — authenticated as GetObject would.
+func ExampleClient_PresignGetObject() {
+	ctx := context.Background()
+	// An in-process S3 on a loopback listener, which net/http can reach.
+	srv := s3mem.New()
+	srv.CreateBucket("example")
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	api, bucket := srv.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(ts.URL) }), "example"
+
+	owner, err := s3crypto.New(api, materials.NewProvider(exampleKey("2026")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = owner.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("report.txt"), Body: strings.NewReader("quarterly numbers")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := owner.PresignGetObject(ctx, s3.NewPresignClient(api),
+		&s3.GetObjectInput{Bucket: &bucket, Key: aws.String("report.txt")}, s3.WithPresignExpires(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p.InstructionURL == "", p.Header() == nil) // one URL, no headers to send
+
+	// The recipient holds the URL and the master key, and no S3 client:
+	// OpenResponse sends no request, so an unconfigured one will do.
+	resp, err := http.Get(p.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	recipient, err := s3crypto.New(s3.New(s3.Options{}), materials.NewProvider(exampleKey("2026")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(readAll(recipient.OpenResponse(ctx, resp, nil)))
+	// Output:
+	// true true
+	// quarterly numbers
 }

@@ -16,8 +16,15 @@
 // its errors are S3's XML error bodies with S3's codes, so that the SDK
 // returns its typed errors (*types.NoSuchKey, *types.NotFound, …).
 //
+// Presigned URLs (SigV4 query authentication, s3.PresignClient) are served,
+// to net/http's client as to any: their query authentication is accepted,
+// the x-amz-* headers the signer moved into the query are taken as headers,
+// and a URL past its expiry (X-Amz-Date plus X-Amz-Expires) is refused as S3
+// refuses it, 403 AccessDenied "Request has expired".
+//
 // What it does not do: authentication or authorization (signatures are not
-// verified; ExpectedBucketOwner and ACL headers are ignored), versioning,
+// verified, a presigned URL's included; ExpectedBucketOwner and ACL headers
+// are ignored), versioning,
 // bucket configuration, object lock, SSE-S3 and SSE-KMS (the
 // x-amz-server-side-encryption headers are ignored), ListObjects v1,
 // ListParts, PutObjectTagging, paging of ListMultipartUploads, reads by part
@@ -35,6 +42,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,6 +173,38 @@ var refusedHeaders = []string{
 var knownParams = map[string]bool{
 	"x-id": true, "uploads": true, "uploadId": true, "partNumber": true, "tagging": true, "delete": true,
 	"list-type": true, "prefix": true, "delimiter": true, "max-keys": true, "continuation-token": true, "start-after": true, "max-uploads": true,
+	// A presigned URL's query authentication.
+	"X-Amz-Algorithm": true, "X-Amz-Credential": true, "X-Amz-Date": true, "X-Amz-Expires": true,
+	"X-Amz-SignedHeaders": true, "X-Amz-Signature": true, "X-Amz-Security-Token": true,
+}
+
+// checkExpiry refuses a presigned request past its expiry, as S3 does; its
+// signature is not checked (s3mem checks none).
+func checkExpiry(q url.Values) *s3Error {
+	signed, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
+	secs, err2 := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
+	if err != nil || err2 != nil || secs < 1 || secs > 7*24*3600 {
+		return fail(http.StatusBadRequest, "AuthorizationQueryParametersError", "X-Amz-Date and X-Amz-Expires must be a SigV4 time and 1 to 604800 seconds.")
+	}
+	if time.Now().After(signed.Add(time.Duration(secs) * time.Second)) {
+		return fail(http.StatusForbidden, "AccessDenied", "Request has expired")
+	}
+	return nil
+}
+
+// hoisted moves the x-amz-* headers that a presigned URL carries in its
+// query (x-amz-checksum-mode, x-amz-expected-bucket-owner, …) into the
+// request's headers, where S3 takes them from, and out of q.
+func hoisted(r *http.Request, q url.Values) {
+	for name, vs := range q {
+		if knownParams[name] || !strings.HasPrefix(strings.ToLower(name), "x-amz-") {
+			continue
+		}
+		if r.Header.Get(name) == "" {
+			r.Header[http.CanonicalHeaderKey(name)] = vs
+		}
+		delete(q, name)
+	}
 }
 
 // ServeHTTP serves one path-style S3 request: /bucket or /bucket/key.
@@ -176,6 +216,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *s3Error {
+	q := r.URL.Query()
+	if q.Has("X-Amz-Signature") {
+		if err := checkExpiry(q); err != nil {
+			return err
+		}
+		hoisted(r, q)
+	}
 	for name := range r.Header {
 		for _, p := range refusedHeaders {
 			if strings.HasPrefix(name, p) {
@@ -183,7 +230,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *s3Error {
 			}
 		}
 	}
-	q := r.URL.Query()
 	for name := range q {
 		if !knownParams[name] {
 			return notImplemented("the " + name + " query parameter")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -819,4 +820,46 @@ func TestMultipartChecksums(t *testing.T) {
 	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("b")})
 	require.NoError(t, err)
 	assert.Empty(t, ups.Uploads)
+}
+
+// pastSigner presigns as if it were an hour ago.
+type pastSigner struct{ *v4.Signer }
+
+func (p pastSigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, signingTime time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
+	return p.Signer.PresignHTTP(ctx, creds, r, payloadHash, service, region, signingTime.Add(-time.Hour), optFns...)
+}
+
+// TestPresignedGet fetches through presigned URLs with net/http alone: the
+// object as stored, and 403 AccessDenied past the URL's expiry.
+func TestPresignedGet(t *testing.T) {
+	s := s3mem.New()
+	s.CreateBucket("b")
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := s.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	put(t, c, "k", "shared", func(in *s3.PutObjectInput) { in.Metadata = map[string]string{"m": "v"} })
+	pc := s3.NewPresignClient(c)
+
+	fetch := func(u string) (*http.Response, string) {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+	req, err := pc.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	require.NoError(t, err)
+	resp, body := fetch(req.URL)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "shared", body)
+	assert.Equal(t, "v", resp.Header.Get("X-Amz-Meta-M"))
+
+	req, err = pc.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")},
+		func(o *s3.PresignOptions) { o.Presigner, o.Expires = pastSigner{v4.NewSigner()}, time.Minute })
+	require.NoError(t, err)
+	resp, body = fetch(req.URL)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Contains(t, body, "<Code>AccessDenied</Code>")
+	assert.Contains(t, body, "Request has expired")
 }

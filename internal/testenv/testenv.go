@@ -58,9 +58,9 @@ func S3(t testing.TB) *s3.Client {
 	})
 }
 
-// SSEC returns a plain S3 client for MinIO over TLS, trusting only the test
+// ssecTLS is the TLS configuration that trusts only MinIO's test
 // certificate.
-func SSEC(t testing.TB) *s3.Client {
+func ssecTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	caFile := env(t, "S3ENVELOPE_SSEC_CA")
 	pem, err := os.ReadFile(caFile)
@@ -71,8 +71,23 @@ func SSEC(t testing.TB) *s3.Client {
 	if !roots.AppendCertsFromPEM(pem) {
 		t.Fatalf("no certificate in %s", caFile)
 	}
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+}
+
+// SSECHTTP returns a plain net/http client for MinIO over TLS (a presigned
+// URL's recipient), trusting only the test certificate.
+func SSECHTTP(t testing.TB) *http.Client {
+	t.Helper()
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: ssecTLS(t)}}
+}
+
+// SSEC returns a plain S3 client for MinIO over TLS, trusting only the test
+// certificate.
+func SSEC(t testing.TB) *s3.Client {
+	t.Helper()
+	tlsConfig := ssecTLS(t)
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = tlsConfig
 	})
 	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(env(t, "S3ENVELOPE_SSEC_ENDPOINT")),
