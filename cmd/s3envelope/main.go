@@ -161,14 +161,36 @@ func run(ctx context.Context, args []string, con *console) int {
 	}
 	fs, g := newFlagSet(c, con)
 	action := c.register(fs)
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseArgs(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage // the flag package printed the error and the usage
 	}
-	err := action(ctx, g, fs.Args())
+	err = action(ctx, g, positional)
 	return report(con, c, fs, err)
+}
+
+// parseArgs parses the flags wherever they stand among the arguments, as
+// the AWS CLI takes them (put FILE s3://b/k --key k): the flag package
+// alone stops at the first argument that is not a flag, and would hand
+// the command "--key" as an argument. "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
 }
 
 // report prints err as one line and returns the exit status for it.
