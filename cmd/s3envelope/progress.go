@@ -114,6 +114,18 @@ func (p *progress) Finish() {
 	}
 }
 
+// Stop ends the work without a final state, for work that failed: a
+// terminal line is ended where it stood, so that the one-line error
+// follows on a line of its own; no plain line is written.
+func (p *progress) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
+
 func (p *progress) tick() {
 	if p.off || time.Since(p.last) < p.every {
 		return
