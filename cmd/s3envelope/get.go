@@ -136,6 +136,9 @@ func (o *getOptions) run(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(o.keys.specs) == 0 {
+		return usageErr("give the master key with --key (a key file, env:NAME or kms:ID)")
+	}
 	if o.rng != "" && !rangeSyntax.MatchString(o.rng) {
 		return usageErr("--range %q: want one range, bytes=FIRST-LAST, bytes=FIRST- or bytes=-SUFFIX", o.rng)
 	}
@@ -372,19 +375,11 @@ func (c *countingAPI) GetObject(ctx context.Context, in *s3.GetObjectInput, optF
 		c.p.SetTotal(*out.ContentLength)
 		c.total = false
 	}
-	out.Body = countingBody{ReadCloser: out.Body, p: c.p}
+	out.Body = struct {
+		io.Reader
+		io.Closer
+	}{countingReader{r: out.Body, p: c.p}, out.Body}
 	return out, nil
-}
-
-type countingBody struct {
-	io.ReadCloser
-	p *progress
-}
-
-func (c countingBody) Read(b []byte) (int, error) {
-	n, err := c.ReadCloser.Read(b)
-	c.p.Add(int64(n))
-	return n, err
 }
 
 // keyKind and wrapKind name the kind of a master key, and the kind of key

@@ -21,7 +21,10 @@
 //     KMS-compatible server).
 //
 // An AES or RSA key is found by its description (--desc k=v[,k=v...], given
-// once per --key in the same order), which is stored with every object.
+// once per --key in the same order), which is stored with every object. To
+// read with a single AES or RSA key, --desc may be left out: the object's
+// stored description then only says which key to try, and a wrong key
+// fails to authenticate.
 //
 // Exit status: 0 when everything asked was done; 1 when an object (or
 // several) failed — it would not decrypt, was not encrypted, or the walk was
@@ -32,7 +35,8 @@
 // Key bytes are never printed.
 //
 // Ctrl-C stops cleanly: uploads in progress are aborted, walks write their
-// checkpoint; a second Ctrl-C exits at once.
+// checkpoint, a download to a file leaves no file; a second Ctrl-C exits at
+// once.
 package main
 
 import (

@@ -44,11 +44,11 @@ get --range, parallel parts, no 64 GiB limit; AWS's clients cannot read it).
 --instruction-file stores the envelope in s3://bucket/key.instruction
 instead of the object's metadata (which S3 limits to 2 KiB).
 
-Files from 16 MiB, and stdin whatever its length, are stored by a multipart
-upload (parts of 8 MiB, five at a time; a V2/V3 object is still one GCM
-stream); Ctrl-C aborts it, leaving no parts behind. Smaller files take one
-PutObject. Progress goes to stderr; the summary (key, size, format, ETag)
-to stdout, as JSON with --json.
+Files from 16 MiB, and stdin of any length past one part, are stored by a
+multipart upload (parts of 8 MiB, five at a time; a V2/V3 object is still
+one GCM stream); Ctrl-C aborts it, leaving no parts behind. Smaller files,
+and a shorter stdin, take one PutObject. Progress goes to stderr; the
+summary (key, size, format, parts, ETag) to stdout, as JSON with --json.
 
 Examples:
   s3envelope put --key backup.key --desc key=backup db.dump s3://bucket/db.dump
