@@ -3,15 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3envelope/s3envelope/keyring"
+	"github.com/s3envelope/s3envelope/materials"
+	"github.com/s3envelope/s3envelope/s3crypto"
 )
 
 // put stores data with the command, or fails the test.
@@ -309,4 +316,84 @@ func TestGetProgress(t *testing.T) {
 	}
 	r.stdout = ""
 	requireNoSecrets(t, k.secrets, r)
+}
+
+// TestGetEmptyDescription: an object whose master key has no description
+// (AWS's clients store {} for a key given none) reads with --desc '{}', or
+// with no --desc at all.
+func TestGetEmptyDescription(t *testing.T) {
+	c := newS3CLI(t)
+	raw := randomBytes(t, 32)
+	c.file("nodesc.key", []byte(hex.EncodeToString(raw)))
+	kr, err := keyring.NewAES(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := s3crypto.New(c.admin, materials.NewProvider(kr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(t, 4000)
+	if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(c.bucket), Key: aws.String("nodesc"), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"cat", "--key", "nodesc.key", c.uri("nodesc")},
+		{"cat", "--key", "nodesc.key", "--desc", "{}", c.uri("nodesc")},
+	} {
+		r := c.run(nil, args...)
+		requireExit(t, r, exitOK)
+		requireSame(t, "cat of an object with an empty description", []byte(r.stdout), data)
+	}
+	// Writing still needs a description: readers find the key by it.
+	requireExit(t, c.run([]byte("x"), "put", "--key", "nodesc.key", "--desc", "{}", "-", c.uri("x")), exitUsage, "needs a --desc")
+}
+
+// TestGetInterrupted: Ctrl-C during a download to a file leaves no file,
+// not even the temporary one, and exits 1 saying so.
+func TestGetInterrupted(t *testing.T) {
+	c := newS3CLI(t)
+	k := c.aesKey("a.key")
+	c.put(k, "big", randomBytes(t, 96<<20), "--format", "segmented")
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, binary, "get", "--endpoint-url", c.endpoint, "--quiet", "--key", k.path, c.uri("big"), "big.out")
+		cmd.Dir, cmd.Env = c.dir, c.env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Interrupt once plaintext is being written to the temporary file.
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+	wait:
+		for {
+			select {
+			case <-exited:
+				break wait
+			case <-time.After(5 * time.Millisecond):
+			}
+			matches, _ := filepath.Glob(filepath.Join(c.dir, ".big.out.*.s3envelope-partial"))
+			if len(matches) == 1 {
+				if fi, err := os.Stat(matches[0]); err == nil && fi.Size() > 0 {
+					cmd.Process.Signal(os.Interrupt)
+					<-exited
+					break
+				}
+			}
+		}
+		cancel()
+		r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+		t.Logf("exit %d, stderr: %s", r.code, r.stderr)
+		if r.code == exitOK && attempt < 3 {
+			t.Logf("attempt %d: the download finished before the interrupt; again", attempt)
+			os.Remove(filepath.Join(c.dir, "big.out"))
+			continue
+		}
+		requireExit(t, r, exitFailed, "s3envelope get: interrupted: ")
+		requireOneLineError(t, r)
+		c.requireNoDownloads("big.out")
+		return
+	}
 }
