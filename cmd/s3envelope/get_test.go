@@ -397,3 +397,28 @@ func TestGetInterrupted(t *testing.T) {
 		return
 	}
 }
+
+// TestHelpListsCommandFlags: 'help CMD' lists the command's own flags, as
+// 'CMD -h' does, with the examples.
+func TestHelpListsCommandFlags(t *testing.T) {
+	c := newCLI(t)
+	for cmd, flags := range map[string][]string{
+		"keygen":  {"-type", "-bits", "-out"},
+		"put":     {"-key", "-desc", "-format", "-instruction-file", "-content-type", "-metadata"},
+		"get":     {"-key", "-desc", "-range", "-force", "-require-v3"},
+		"cat":     {"-key", "-range"},
+		"inspect": {"-verify", "-key"},
+		"head":    {"-verify", "-key"},
+	} {
+		for _, args := range [][]string{{"help", cmd}, {cmd, "-h"}} {
+			r := c.run(nil, args...)
+			requireExit(t, r, exitOK)
+			out := r.stdout + r.stderr
+			for _, f := range append(flags, "Examples:", "-endpoint-url") {
+				if !strings.Contains(out, "  "+f) && !strings.Contains(out, f+"\n") {
+					t.Errorf("%v does not show %s", args, f)
+				}
+			}
+		}
+	}
+}

@@ -145,6 +145,7 @@ func run(ctx context.Context, args []string, con *console) int {
 		if name == "help" && len(rest) > 0 {
 			if c, ok := commands[rest[0]]; ok {
 				fs, _ := newFlagSet(c, con)
+				c.register(fs) // the command's own flags, for the list
 				fs.SetOutput(con.stdout)
 				fs.Usage()
 				return exitOK
