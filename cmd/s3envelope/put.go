@@ -83,6 +83,7 @@ type putResult struct {
 	Format    string `json:"format"`
 	Envelope  string `json:"envelope"` // "metadata" or "instruction-file"
 	Parts     int    `json:"parts"`
+	MasterKey string `json:"masterKey"` // its description, or kms:ID
 	ETag      string `json:"etag,omitempty"`
 	VersionID string `json:"versionId,omitempty"`
 }
@@ -151,7 +152,7 @@ func (o *putOptions) run(ctx context.Context, g *globals, args []string) error {
 	}
 
 	p := g.newProgress("put", u.String(), "bytes", size)
-	res := putResult{URI: u.String(), Format: cl.Options().Format.String(), Envelope: "metadata", Parts: 1}
+	res := putResult{URI: u.String(), Format: cl.Options().Format.String(), Envelope: "metadata", Parts: 1, MasterKey: describeKey(keys[0])}
 	if o.instructionFile {
 		res.Envelope = "instruction-file"
 	}
@@ -191,6 +192,6 @@ func (o *putOptions) run(ctx context.Context, g *globals, args []string) error {
 		return g.emit(res)
 	}
 	fmt.Fprintf(g.con.stdout, "put %s size=%d format=%s envelope=%s parts=%d key=%s etag=%s\n",
-		res.URI, res.Size, res.Format, res.Envelope, res.Parts, describeKey(keys[0]), res.ETag)
+		res.URI, res.Size, res.Format, res.Envelope, res.Parts, res.MasterKey, res.ETag)
 	return nil
 }

@@ -104,7 +104,7 @@ func TestPutGetRoundTrips(t *testing.T) {
 					res := decodeJSON[putResult](t, r)
 					wantFormat := map[string]string{"v3": "V3", "v2": "V2", "segmented": "segmented"}[format]
 					wantEnvelope := map[bool]string{false: "metadata", true: "instruction-file"}[instruction]
-					if res.Format != wantFormat || res.Envelope != wantEnvelope || res.Size != int64(len(data)) || res.Parts != 1 || res.ETag == "" || res.URI != c.uri(name) {
+					if res.Format != wantFormat || res.Envelope != wantEnvelope || res.Size != int64(len(data)) || res.Parts != 1 || res.ETag == "" || res.URI != c.uri(name) || res.MasterKey != fmt.Sprintf(`{"key":%q}`, strings.TrimPrefix(k.desc, "key=")) {
 						t.Fatalf("put's summary: %+v", res)
 					}
 					if got := c.exists(name + ".instruction"); got != instruction {
