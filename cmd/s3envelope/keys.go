@@ -107,7 +107,9 @@ func loadKey(ctx context.Context, g *globals, spec, desc string, role keyRole) (
 	if err != nil {
 		return nil, err
 	}
-	if len(d) == 0 {
+	// Readers take an empty description ({}): AWS's clients store one for
+	// a key given none, and such objects must stay readable.
+	if len(d) == 0 && role == forWriting {
 		return nil, usageErr("an AES or RSA key needs a --desc (readers find the key by it)")
 	}
 	var b []byte

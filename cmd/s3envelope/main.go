@@ -24,7 +24,9 @@
 //
 // An AES or RSA key is found by its description (--desc k=v[,k=v...], given
 // once per --key in the same order; --new-desc, --old-desc for rewrap),
-// which is stored with every object.
+// which is stored with every object. To read with a single AES or RSA key,
+// --desc may be left out: the object's stored description then only says
+// which key to try, and a wrong key fails to authenticate.
 //
 // Exit status: 0 when everything asked was done; 1 when an object (or
 // several) failed — it would not decrypt, was not encrypted, or the walk was
@@ -35,7 +37,8 @@
 // Key bytes are never printed.
 //
 // Ctrl-C stops cleanly: uploads in progress are aborted, walks write their
-// checkpoint (with --resume FILE); a second Ctrl-C exits at once.
+// checkpoint (with --resume FILE), a download to a file leaves no file; a
+// second Ctrl-C exits at once.
 package main
 
 import (
@@ -144,6 +147,7 @@ func run(ctx context.Context, args []string, con *console) int {
 		if name == "help" && len(rest) > 0 {
 			if c, ok := commands[rest[0]]; ok {
 				fs, _ := newFlagSet(c, con)
+				c.register(fs) // the command's own flags, for the list
 				fs.SetOutput(con.stdout)
 				fs.Usage()
 				return exitOK

@@ -44,6 +44,11 @@ func (g *globals) newProgress(op, target, unit string, total int64) *progress {
 	}
 	if isTerminal(g.con.stderr) && g.con.getenv("TERM") != "dumb" {
 		p.tty, p.every = true, 100*time.Millisecond
+	} else {
+		// The first plain line comes after one interval, not at once: at
+		// the start it says nothing, and a quick failure's one-line error
+		// should stand alone. Finish writes the last line in any case.
+		p.last = p.start
 	}
 	if d, err := time.ParseDuration(g.con.getenv("S3ENVELOPE_PROGRESS_INTERVAL")); err == nil && d > 0 && !p.tty {
 		p.every = d
@@ -117,6 +122,18 @@ func (p *progress) Finish() {
 	if p.done != p.printed {
 		p.print()
 	}
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
+
+// Stop ends the work without a final state, for work that failed: a
+// terminal line is ended where it stood, so that the one-line error
+// follows on a line of its own; no plain line is written.
+func (p *progress) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.tty && p.drawn {
 		fmt.Fprintln(p.w)
 		p.drawn = false

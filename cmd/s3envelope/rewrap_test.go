@@ -104,7 +104,7 @@ type objectClient interface {
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-func (c *cli) put(cl objectClient, key string, body []byte) {
+func (c *cli) putWith(cl objectClient, key string, body []byte) {
 	c.t.Helper()
 	if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
 		c.t.Fatal(err)
@@ -169,12 +169,12 @@ func TestRewrap(t *testing.T) {
 	for i := range 30 {
 		k := fmt.Sprintf("data/v3-%02d", i)
 		want[k] = []byte("three " + k)
-		c.put(v3, k, want[k])
+		c.putWith(v3, k, want[k])
 	}
 	for i := range 10 {
 		k := fmt.Sprintf("data/v2-%02d", i)
 		want[k] = []byte("two " + k)
-		c.put(v2, k, want[k])
+		c.putWith(v2, k, want[k])
 	}
 	c.putPlain("data/plain-1", []byte("plain"))
 	c.putPlain("data/plain-2", []byte("plain"))
@@ -212,8 +212,8 @@ func TestRewrap(t *testing.T) {
 	// An object under a key the command lacks: the run fails, the rest is
 	// done, and the checkpoint names it.
 	strayFile, stray, straySecret := c.aesKeyFile("stray.hex", "stray", hex.EncodeToString)
-	c.put(c.libClient(stray, nil), "data/stray", []byte("stray"))
-	c.put(v3, "data/v3-late", []byte("late"))
+	c.putWith(c.libClient(stray, nil), "data/stray", []byte("stray"))
+	c.putWith(v3, "data/v3-late", []byte("late"))
 	r = c.run(nil, append([]string{"rewrap", "--resume", resume, c.uri("data/")}, keys...)...)
 	requireExit(t, r, exitFailed, "FAILED "+c.uri("data/stray")+" (no master key for its description): ",
 		"s3envelope rewrap: 1 object(s) failed; run again with --resume "+resume)
@@ -306,7 +306,7 @@ func TestRewrapSSEC(t *testing.T) {
 	newFile, newAES, newSecret := c.aesKeyFile("new.hex", "2026", hex.EncodeToString)
 	w := c.libSSEC(oldAES, nil)
 	for i := range 5 {
-		c.put(w, fmt.Sprintf("s/%d", i), []byte(fmt.Sprint("object ", i)))
+		c.putWith(w, fmt.Sprintf("s/%d", i), []byte(fmt.Sprint("object ", i)))
 	}
 	keys := []string{"--sse-c", "--new-key", newFile, "--new-desc", "kid=2026", "--old-key", oldFile, "--old-desc", "kid=2025"}
 	r := c.run(nil, append([]string{"rewrap", c.uri("")}, keys...)...)
@@ -345,7 +345,7 @@ func TestRewrapKeys(t *testing.T) {
 	c := newS3CLI(t)
 	oldFile, oldAES, _ := c.aesKeyFile("old.hex", "2025", hex.EncodeToString)
 	_, pubFile, escrow := c.rsaKeyFiles("escrow.pem", "escrow")
-	c.put(c.libClient(oldAES, nil), "a", []byte("alpha"))
+	c.putWith(c.libClient(oldAES, nil), "a", []byte("alpha"))
 	r := c.run(nil, "rewrap", c.uri("a"), "--new-key", pubFile, "--new-desc", "kid=escrow", "--old-key", oldFile, "--old-desc", "kid=2025")
 	requireExit(t, r, exitOK)
 	requireContains(t, r.stdout, "rewrapped              1")
@@ -365,7 +365,7 @@ func TestRewrapKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	newFile, newAES, _ := c.aesKeyFile("new.hex", "2026", hex.EncodeToString)
-	c.put(c.libClient(oldAES, nil), "b", []byte("bravo"))
+	c.putWith(c.libClient(oldAES, nil), "b", []byte("bravo"))
 	r = c.run(nil, "rewrap", c.uri("b"), "--new-key", "kms:"+arn, "--kms-endpoint-url", kmsEndpoint, "--old-key", oldFile, "--old-desc", "kid=2025")
 	requireExit(t, r, exitOK, "to master key kms:"+arn)
 	requireContains(t, r.stdout, "rewrapped              1", "complete:")
@@ -386,7 +386,7 @@ func TestRewrapUsage(t *testing.T) {
 	c := newS3CLI(t)
 	keyFile, kr, secret := c.aesKeyFile("k.hex", "k", hex.EncodeToString)
 	_, pub, _ := c.rsaKeyFiles("r.pem", "r")
-	c.put(c.libClient(kr, nil), "x", []byte("x"))
+	c.putWith(c.libClient(kr, nil), "x", []byte("x"))
 	ok := []string{"--new-key", keyFile, "--new-desc", "kid=1", "--old-key", keyFile, "--old-desc", "kid=k"}
 	for _, tc := range []struct {
 		args []string
@@ -436,7 +436,7 @@ func TestRewrapProgressOnTerminal(t *testing.T) {
 	newFile, _, _ := c.aesKeyFile("new.hex", "2026", hex.EncodeToString)
 	_, stray, _ := c.aesKeyFile("stray.hex", "stray", hex.EncodeToString)
 	c.populate(c.libClient(oldAES, nil), "t/", 30)
-	c.put(c.libClient(stray, nil), "t/stray", []byte("stray"))
+	c.putWith(c.libClient(stray, nil), "t/stray", []byte("stray"))
 	r := c.runOnTerminal(nil, "rewrap", c.uri("t/"), "--new-key", newFile, "--new-desc", "kid=2026", "--old-key", oldFile, "--old-desc", "kid=2025")
 	if r.code != exitFailed {
 		t.Fatalf("exit status %d, want %d", r.code, exitFailed)

@@ -2,46 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/s3crypto"
 )
-
-// corrupt flips one byte of a stored object's body at off (from the end
-// when negative), keeping its metadata (and so its envelope), behind the
-// command's back.
-func (c *cli) corrupt(key string, off int) {
-	c.t.Helper()
-	ctx := context.Background()
-	out, err := c.admin.GetObject(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	body, err := io.ReadAll(out.Body)
-	out.Body.Close()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if off < 0 {
-		off += len(body)
-	}
-	body[off] ^= 0x01
-	if _, err := c.admin.PutObject(ctx, &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader(body), Metadata: out.Metadata}); err != nil {
-		c.t.Fatal(err)
-	}
-}
 
 // verifyJSON is what verify --json writes.
 type verifyJSON struct {
@@ -70,11 +42,11 @@ func TestVerify(t *testing.T) {
 	seg := c.libClient(aesKey, nil, func(o *s3crypto.Options) { o.Format = envelope.FormatSegmented })
 	secret := []byte("plaintext that must not be written anywhere ")
 	body := func(n int) []byte { return bytes.Repeat(secret, n/len(secret)+1)[:n] }
-	c.put(v3, "v/v3-a", body(1000))
-	c.put(v3, "v/v3-b", body(70000))
-	c.put(v2, "v/v2-a", body(5000))
-	c.put(seg, "v/seg-a", body(300<<10)) // five 64 KiB segments
-	c.put(seg, "v/seg-empty", nil)
+	c.putWith(v3, "v/v3-a", body(1000))
+	c.putWith(v3, "v/v3-b", body(70000))
+	c.putWith(v2, "v/v2-a", body(5000))
+	c.putWith(seg, "v/seg-a", body(300<<10)) // five 64 KiB segments
+	c.putWith(seg, "v/seg-empty", nil)
 	const good = 5
 	wantBytes := 1000 + 70000 + 5000 + 300<<10
 	keys := []string{"--key", aesFile, "--desc", "kid=2026", "--key", rsaFile, "--desc", "kid=rsa"}
@@ -89,11 +61,11 @@ func TestVerify(t *testing.T) {
 	}
 
 	_, stray, _ := c.aesKeyFile("stray.hex", "stray", hex.EncodeToString)
-	c.put(c.libClient(stray, nil), "v/stray", body(10))
-	c.put(v3, "v/v3-corrupt", body(2000))
-	c.corrupt("v/v3-corrupt", 100)
-	c.put(seg, "v/seg-corrupt", body(200<<10))
-	c.corrupt("v/seg-corrupt", 100<<10) // the second segment
+	c.putWith(c.libClient(stray, nil), "v/stray", body(10))
+	c.putWith(v3, "v/v3-corrupt", body(2000))
+	c.corrupt("v/v3-corrupt", func(int) int { return 100 })
+	c.putWith(seg, "v/seg-corrupt", body(200<<10))
+	c.corrupt("v/seg-corrupt", func(int) int { return 100 << 10 }) // the second segment
 	c.putPlain("v/plain", []byte("not encrypted"))
 	before := dirNames(t, c.dir)
 
@@ -251,9 +223,9 @@ func TestVerifySSEC(t *testing.T) {
 	_, stray, _ := c.aesKeyFile("stray.hex", "stray", hex.EncodeToString)
 	w := c.libSSEC(key, nil)
 	for i := range 3 {
-		c.put(w, fmt.Sprintf("s/%d", i), bytes.Repeat([]byte{byte(i)}, 1000*(i+1)))
+		c.putWith(w, fmt.Sprintf("s/%d", i), bytes.Repeat([]byte{byte(i)}, 1000*(i+1)))
 	}
-	c.put(c.libSSEC(stray, nil), "s/stray", []byte("stray"))
+	c.putWith(c.libSSEC(stray, nil), "s/stray", []byte("stray"))
 	r := c.run(nil, "verify", "--sse-c", c.uri("s/"), "--key", keyFile, "--desc", "kid=k")
 	requireExit(t, r, exitFailed, "FAILED "+c.uri("s/stray")+" (no master key for its description): ", "1 object(s) did not open")
 	requireContains(t, r.stdout, "verified               3 (5.9 KiB", "envelope objects       4", "failed                 1")
@@ -273,7 +245,7 @@ func TestVerifySSEC(t *testing.T) {
 func TestVerifyUsage(t *testing.T) {
 	c := newS3CLI(t)
 	keyFile, key, secret := c.aesKeyFile("k.hex", "k", hex.EncodeToString)
-	c.put(c.libClient(key, nil), "x", []byte("x"))
+	c.putWith(c.libClient(key, nil), "x", []byte("x"))
 	for _, tc := range []struct {
 		args    []string
 		want    string
