@@ -95,7 +95,7 @@ type UploadOutput struct {
 // attributes (metadata, content type, tags, storage class, server-side
 // encryption, object lock, …) go to the object; ContentMD5 and Checksum*
 // values are refused (ErrPlaintextChecksum), ChecksumAlgorithm checksums
-// each part's ciphertext.
+// each part's ciphertext (CRC32 when unset).
 //
 // A part that fails is sent again with the same ciphertext; an upload that
 // fails or whose ctx is cancelled is aborted, so no parts are left behind
@@ -123,6 +123,16 @@ func (u *Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...
 	}
 	if in.WriteOffsetBytes != nil {
 		return nil, errors.New("appending (WriteOffsetBytes) cannot extend an encrypted object")
+	}
+	if in.ChecksumAlgorithm == "" {
+		// The SDK's default (RequestChecksumCalculation WhenSupported, what
+		// config.LoadDefaultConfig gives) adds a CRC32 to every part, and
+		// S3 refuses to complete checksummed parts of an upload created
+		// without an algorithm (InvalidPart). Naming CRC32, as the SDK's
+		// own transfer manager does, works whatever the client's setting.
+		withAlg := *in
+		withAlg.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		in = &withAlg
 	}
 	size, body, err := bodyLength(in.Body, in.ContentLength)
 	if err != nil {

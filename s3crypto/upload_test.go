@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -112,4 +113,38 @@ func TestNoMultipartPassThrough(t *testing.T) {
 		UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
 	})
 	require.False(t, create || part)
+}
+
+// TestUploadDefaultChecksums: a client as config.LoadDefaultConfig makes
+// one (RequestChecksumCalculation WhenSupported: the SDK adds a CRC32 to
+// every UploadPart) uploads in parts. S3 refuses the Complete of parts
+// checksummed under an upload created without an algorithm (InvalidPart),
+// so the Uploader names one; an algorithm the caller names is kept.
+func TestUploadDefaultChecksums(t *testing.T) {
+	plain, bucket := realS3(t)
+	ctx := context.Background()
+	for _, alg := range []types.ChecksumAlgorithm{"", types.ChecksumAlgorithmSha256} {
+		for _, calc := range []aws.RequestChecksumCalculation{aws.RequestChecksumCalculationWhenSupported, aws.RequestChecksumCalculationWhenRequired} {
+			t.Run(fmt.Sprintf("%s/%v", alg, calc), func(t *testing.T) {
+				o := plain.Options()
+				o.RequestChecksumCalculation = calc
+				c := newClient(t, s3.New(o), masterKeys(t)[0])
+				key := fmt.Sprintf("checksums/%s/%v", alg, calc)
+				size := int64(11 << 20)
+				out, err := s3crypto.NewUploader(c, func(o *s3crypto.UploaderOptions) { o.PartSize = minPartSize }).Upload(ctx, &s3.PutObjectInput{
+					Bucket: aws.String(bucket), Key: aws.String(key), Body: &generator{size: size, seed: 7}, ChecksumAlgorithm: alg,
+				})
+				require.NoError(t, err)
+				require.Greater(t, out.Parts, 1)
+				o2, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+				require.NoError(t, err)
+				defer o2.Body.Close()
+				got, n, err := digest(o2.Body)
+				require.NoError(t, err)
+				want, _, _ := digest(&generator{size: size, seed: 7})
+				require.Equal(t, size, n)
+				require.Equal(t, want, got)
+			})
+		}
+	}
 }

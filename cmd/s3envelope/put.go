@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3envelope/s3envelope/envelope"
 	"github.com/s3envelope/s3envelope/s3crypto"
@@ -171,12 +170,6 @@ func (o *putOptions) run(ctx context.Context, g *globals, args []string) error {
 				p.Set(done, "")
 			}
 		})
-		// The SDK's default configuration (RequestChecksumCalculation
-		// WhenSupported) checksums every part; S3 then wants the algorithm
-		// named when the upload is created, or it refuses the complete
-		// (InvalidPart). CRC32 of each part's ciphertext, as the SDK's own
-		// upload manager does.
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
 		var out *s3crypto.UploadOutput
 		out, err = up.Upload(ctx, in)
 		if err == nil {
