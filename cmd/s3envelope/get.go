@@ -38,7 +38,7 @@ func init() {
 	register(&command{
 		name:    "get",
 		summary: "download and decrypt an object to a file (or stdout), authenticated",
-		usage:   "[flags] s3://bucket/key FILE|-",
+		usage:   "[flags] s3://bucket/key FILE|-  (or --url URL FILE|-)",
 		help: `Get downloads an object, decrypts it and writes the plaintext to FILE,
 or to stdout for "-" (as cat does). Every byte is authenticated before it
 is written.
@@ -63,11 +63,14 @@ authenticates, so on stdout a failure can follow authenticated output.
 
 ` + readKeyHelp + `
 
+` + urlHelp + `
+
 Examples:
   s3envelope get --key backup.key --desc key=backup s3://bucket/db.dump db.dump
   s3envelope get --key team s3://bucket/report.pdf ./downloads/
   s3envelope get --key kms:alias/backup s3://bucket/db.dump - | pg_restore
-  s3envelope get --key team --range bytes=0-1023 s3://bucket/big.seg head.bin`,
+  s3envelope get --key team --range bytes=0-1023 s3://bucket/big.seg head.bin
+  s3envelope get --url "$url" --key team.key --desc key=team report.pdf`,
 		register: func(fs *flag.FlagSet) func(context.Context, *globals, []string) error {
 			o := &getOptions{}
 			o.register(fs)
@@ -103,12 +106,24 @@ type getOptions struct {
 	rng       string
 	force     bool
 	requireV3 bool
+
+	url, instructionURL, headersFile string // --url: a shared object
+}
+
+func (o *getOptions) name() string {
+	if o.cat {
+		return "cat"
+	}
+	return "get"
 }
 
 func (o *getOptions) register(fs *flag.FlagSet) {
 	o.keys.register(fs, "the master key to read with")
 	fs.StringVar(&o.rng, "range", "", "read only bytes=FIRST-LAST (FIRST-, -SUFFIX) of the plaintext: segmented objects only")
 	fs.BoolVar(&o.requireV3, "require-v3", false, "refuse V2 objects (no key commitment); by default V2 and V3 are read")
+	fs.StringVar(&o.url, "url", "", "read the object shared at this presigned `URL` (from share) instead of s3://bucket/key")
+	fs.StringVar(&o.instructionURL, "instruction-url", "", "with --url: the presigned `URL` of the object's instruction file (share's second line)")
+	fs.StringVar(&o.headersFile, "headers-file", "", "with --url: the `file` of headers to send for a managed SSE-C object (from share --headers-out)")
 }
 
 // rangeSyntax is one byte range, as HTTP writes it.
@@ -125,12 +140,20 @@ type getResult struct {
 }
 
 func (o *getOptions) run(ctx context.Context, g *globals, args []string) error {
-	name, want := "get", 2
+	name, want := o.name(), 2
 	if o.cat {
-		name, want = "cat", 1
+		want = 1
+	}
+	if o.url != "" {
+		want-- // no s3://bucket/key
+	} else if o.instructionURL != "" || o.headersFile != "" {
+		return usageErr("--instruction-url and --headers-file go with --url")
 	}
 	if len(args) != want {
 		return usageErr("want %d arguments, got %d", want, len(args))
+	}
+	if o.url != "" {
+		return o.runURL(ctx, g, args)
 	}
 	u, err := parseURI(args[0], true)
 	if err != nil {
