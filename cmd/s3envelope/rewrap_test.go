@@ -286,8 +286,11 @@ func TestRewrapInterrupted(t *testing.T) {
 	}
 	r = c.run(nil, args...)
 	requireExit(t, r, exitOK, "resuming from "+resume)
-	if second := summaryCount(t, r.stdout, "rewrapped"); first+second != n {
-		t.Errorf("rewrapped %d, then %d on resume: want %d in all", first, second, n)
+	// The object in flight at Ctrl-C may have landed without being
+	// counted; the resumed walk then finds it already current.
+	second, current := summaryCount(t, r.stdout, "rewrapped"), summaryCount(t, r.stdout, "already current")
+	if first+second+current != n || current > 1 {
+		t.Errorf("rewrapped %d, then %d on resume (%d already current): want %d in all, at most 1 in flight", first, second, current, n)
 	}
 	onlyNew := c.libClient(nil, []keyring.Keyring{newAES})
 	for i := range n {
