@@ -216,7 +216,7 @@ func (g *globals) httpClient() (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: refuseRedirect}, nil
 }
 
 // runURL is get (FILE or -) or cat for --url.
@@ -250,4 +250,11 @@ func (o *getOptions) runURL(ctx context.Context, g *globals, args []string) erro
 	}
 	fmt.Fprintf(g.con.stdout, "get file=%s size=%d\n", dest, n)
 	return nil
+}
+
+// refuseRedirect refuses to follow a redirect: net/http would send the
+// request's headers on to wherever it points — for an SSE-C share, the
+// object's key — and S3 does not redirect a presigned GET it serves.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("refusing to follow a redirect to %s", redact(req.URL))
 }

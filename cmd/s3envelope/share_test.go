@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,4 +241,34 @@ func TestShareSSEC(t *testing.T) {
 	r = c.run(nil, "get", "--url", url, "--headers-file", hf, "gone.out")
 	requireExit(t, r, exitFailed, "404")
 	c.requireNoDownloads("gone.out")
+}
+
+// TestGetURLRedirect: a URL that answers with a redirect elsewhere (a
+// hostile proxy, a spoofed endpoint) is not followed: the SSE-C headers,
+// which hold the object's key, never reach the other host.
+func TestGetURLRedirect(t *testing.T) {
+	c := newCLI(t)
+	var reached atomic.Int32
+	elsewhere := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Write([]byte("anything"))
+	}))
+	defer elsewhere.Close()
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	// Both test servers share one certificate: trust it as a CA bundle.
+	ca := c.file("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: redirector.Certificate().Raw}))
+	headers := c.file("h", []byte("X-Amz-Server-Side-Encryption-Customer-Key: c2VjcmV0\n"))
+	r := c.run(nil, "get", "--ca-bundle", ca, "--url", redirector.URL+"/b/k?X-Amz-Signature=abc", "--headers-file", headers, "out")
+	requireExit(t, r, exitFailed, "refusing to follow a redirect")
+	requireOneLineError(t, r)
+	if reached.Load() != 0 {
+		t.Fatal("the redirect was followed: the SSE-C headers went to another host")
+	}
+	c.requireNoDownloads("out")
+	if strings.Contains(r.stderr, "X-Amz-Signature") || strings.Contains(r.stderr, "c2VjcmV0") {
+		t.Fatalf("the error shows the URL's signature or the key: %s", r.stderr)
+	}
 }
