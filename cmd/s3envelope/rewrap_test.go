@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/inventory/inventorytest"
 	"github.com/s3envelope/s3envelope/internal/testenv"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
@@ -403,6 +404,9 @@ func TestRewrapUsage(t *testing.T) {
 		{append([]string{c.uri(""), "--concurrency", "0"}, ok...), "--concurrency must be at least 1"},
 		{append([]string{c.uri(""), "--re-encrypt", "sometimes"}, ok...), "--re-encrypt is auto, always or never"},
 		{append([]string{c.uri(""), "--rekey"}, ok...), "--rekey is for SSE-C objects"},
+		{append([]string{c.uri(""), "--shard", "4/4"}, ok...), "--shard is i/N with 0 <= i < N"},
+		{append([]string{c.uri(""), "--shard", "1"}, ok...), "--shard is i/N with 0 <= i < N"},
+		{append([]string{c.uri(""), "--inventory", "bucket/manifest.json"}, ok...), "--inventory is the s3://bucket/key"},
 		{append([]string{"not-a-uri"}, ok...), `"not-a-uri" is not an S3 URI`},
 		{ok, "give one s3://bucket[/prefix] to rewrap"},
 	} {
@@ -598,4 +602,102 @@ func summaryCount(t *testing.T, stdout, row string) int {
 	}
 	t.Fatalf("no %q row in the summary:\n%s", row, stdout)
 	return 0
+}
+
+// inventory writes an S3 Inventory report of the test bucket's objects
+// under prefix into a bucket of its own, as S3 would, and returns the
+// manifest's s3:// URL.
+func (c *cli) inventory(prefix string) string {
+	c.t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c.admin, &s3.ListObjectsV2Input{Bucket: &c.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	dest := testenv.Bucket(c.t, c.admin, "cli-inv-")
+	m, err := inventorytest.Write(context.Background(), c.admin.PutObject, dest, "", c.bucket, inventorytest.Rows(keys), 1000)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return "s3://" + dest + "/" + m
+}
+
+// TestRewrapInventoryShards: three runs, --shard 0/3, 1/3 and 2/3 of an
+// inventory report, each with its own --resume file, rewrap every object
+// between them; so do two sharded listing walks (dry runs). A shard's
+// checkpoint file does not resume another shard, and an unusable report
+// is refused (exit 2) before anything is rewrapped.
+func TestRewrapInventoryShards(t *testing.T) {
+	c := newS3CLI(t)
+	oldFile, oldAES, _ := c.aesKeyFile("old.hex", "2025", hex.EncodeToString)
+	newFile, newAES, _ := c.aesKeyFile("new.hex", "2026", hex.EncodeToString)
+	const n = 90
+	c.populate(c.libClient(oldAES, nil), "s/", n)
+	url := c.inventory("")
+	keys := []string{"--new-key", newFile, "--new-desc", "kid=2026", "--old-key", oldFile, "--old-desc", "kid=2025"}
+
+	total := 0
+	for i := range 2 {
+		r := c.run(nil, append([]string{"rewrap", "--dry-run", c.uri(""), "--shard", fmt.Sprintf("%d/2", i)}, keys...)...)
+		requireExit(t, r, exitOK, fmt.Sprintf("dry run: checking %s, shard %d/2 to master key", c.uri(""), i))
+		total += summaryCount(t, r.stdout, "to rewrap (dry run)")
+	}
+	if total != n {
+		t.Errorf("two listing shards would rewrap %d objects, want %d", total, n)
+	}
+
+	// Refused before anything is done: another shard's checkpoint, another
+	// bucket's report, a corrupt report.
+	cp0 := c.file("other-shard.checkpoint", []byte(`{"bucket":"`+c.bucket+`","inventory":"`+url+`","shard":0,"shardCount":3,"after":"s/0050"}`))
+	r := c.run(nil, append([]string{"rewrap", c.uri(""), "--inventory", url, "--shard", "1/3", "--resume", cp0}, keys...)...)
+	requireExit(t, r, exitUsage, "--resume "+cp0+" is the checkpoint of inventory "+url+", shard 0/3, not of inventory "+url+", shard 1/3")
+	requireOneLineError(t, r)
+	other := testenv.Bucket(t, c.admin, "cli-")
+	r = c.run(nil, append([]string{"rewrap", "s3://" + other, "--inventory", url}, keys...)...)
+	requireExit(t, r, exitUsage, "unusable S3 Inventory report", "another bucket's inventory")
+	dest, manifest, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
+	data := strings.TrimSuffix(manifest, "2026-12-03T00-00Z/manifest.json") + "data/0000.csv.gz"
+	if _, err := c.admin.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &dest, Key: &data,
+		Body: bytes.NewReader(inventorytest.File(c.bucket, inventorytest.Rows([]string{"s/0001"})))}); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run(nil, append([]string{"rewrap", c.uri(""), "--inventory", url}, keys...)...)
+	requireExit(t, r, exitUsage, "unusable S3 Inventory report", "checksum mismatch")
+	if r.stdout != "" {
+		t.Errorf("a refused run printed a summary:\n%s", r.stdout)
+	}
+	if _, err := c.read(c.libClient(nil, []keyring.Keyring{oldAES}), "s/0001"); err != nil {
+		t.Errorf("s/0001 is no longer under the old key after the refused runs: %v", err)
+	}
+
+	url = c.inventory("")
+	total = 0
+	for i := range 3 {
+		resume := filepath.Join(c.dir, fmt.Sprintf("shard%d.checkpoint", i))
+		r := c.run(nil, append([]string{"rewrap", "--json", c.uri(""), "--inventory", url, "--shard", fmt.Sprintf("%d/3", i), "--resume", resume}, keys...)...)
+		requireExit(t, r, exitOK, "from inventory "+url+", shard "+fmt.Sprint(i)+"/3")
+		var sum struct{ Rewrapped, Objects int }
+		if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+			t.Fatal(err)
+		}
+		if sum.Rewrapped != sum.Objects || sum.Objects == 0 || sum.Objects == n {
+			t.Errorf("shard %d/3: %+v", i, sum)
+		}
+		total += sum.Rewrapped
+	}
+	if total != n {
+		t.Errorf("three shards rewrapped %d objects, want %d", total, n)
+	}
+	onlyNew := c.libClient(nil, []keyring.Keyring{newAES})
+	for i := range n {
+		if _, err := c.read(onlyNew, fmt.Sprintf("s/%04d", i)); err != nil {
+			t.Errorf("s/%04d with the new key: %v", i, err)
+		}
+	}
 }
