@@ -15,10 +15,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -700,4 +707,277 @@ func TestRewrapInventoryShards(t *testing.T) {
 			t.Errorf("s/%04d with the new key: %v", i, err)
 		}
 	}
+}
+
+// copyCounter is a reverse proxy to an S3 server that counts, per key,
+// the server-side copies that succeeded: a rewrap of an object whose
+// envelope is in its metadata is exactly one (a copy onto itself). It
+// finishes each request even when the client is gone (killed), so a copy
+// the server applied is always counted.
+type copyCounter struct {
+	mu     sync.Mutex
+	copies map[string]int
+	srv    *httptest.Server
+}
+
+func newCopyCounter(t *testing.T, endpoint, bucket string) *copyCounter {
+	t.Helper()
+	target, err := neturl.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &copyCounter{copies: map[string]int{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	// SigV4 signs the Host the client sent (the proxy's): keep it.
+	proxy.Director = func(r *http.Request) { r.URL.Scheme, r.URL.Host = target.Scheme, target.Host }
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && resp.StatusCode == http.StatusOK {
+			key := strings.TrimPrefix(r.URL.Path, "/"+bucket+"/")
+			cc.mu.Lock()
+			cc.copies[key]++
+			cc.mu.Unlock()
+		}
+		return nil
+	}
+	cc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Not cancelled when the client goes; and a Done channel, else
+		// the proxy cancels on the connection's close itself.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		proxy.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(cc.srv.Close)
+	return cc
+}
+
+// take returns the counts so far and starts again.
+func (cc *copyCounter) take() map[string]int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	c := cc.copies
+	cc.copies = map[string]int{}
+	return c
+}
+
+// TestRewrapShardsAtScale: four processes of the command, each rewrapping
+// its shard of a bucket from an inventory report with its own --resume
+// file, one of them killed (SIGKILL: no checkpoint written on the way out)
+// mid-walk and run again: every object is rewrapped exactly once (copies
+// counted at the server, through a proxy), none is lost, and a reader
+// finds every object readable throughout. The bucket has
+// S3ENVELOPE_SCALE_OBJECTS objects (5,000 by default); when that is set,
+// the rotation is first timed with 1, 2 and 4 processes, for BENCHMARKS.md.
+func TestRewrapShardsAtScale(t *testing.T) {
+	n, measure := 5000, false
+	if s := os.Getenv("S3ENVELOPE_SCALE_OBJECTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 100 {
+			t.Fatalf("S3ENVELOPE_SCALE_OBJECTS=%q: want a number of objects, at least 100", s)
+		}
+		n, measure = v, true
+	}
+	c := newS3CLI(t)
+	var files []string
+	var krs []keyring.Keyring
+	for i := range 5 {
+		f, kr, _ := c.aesKeyFile(fmt.Sprintf("k%d.hex", i), fmt.Sprintf("k%d", i), hex.EncodeToString)
+		files, krs = append(files, f), append(krs, kr)
+	}
+	start := time.Now()
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("o/%07d", i)
+	}
+	writer := c.libClient(krs[0], nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := writer.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(k), Body: strings.NewReader("object " + k)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("%d objects written in %v", n, time.Since(start).Round(time.Millisecond))
+	url := c.inventory("")
+
+	cc := newCopyCounter(t, c.endpoint, c.bucket)
+	proxied := *c
+	proxied.endpoint = cc.srv.URL
+	from := 0
+	// rotate rewraps everything from key from to from+1 with procs
+	// processes; with kill, process 1 is killed midway and run again. It
+	// checks the copies counted and returns the objects per second.
+	rotate := func(procs int, kill bool) float64 {
+		t.Helper()
+		cc.take()
+		args := func(i int) []string {
+			return []string{"rewrap", proxied.uri(""), "--inventory", url, "--shard", fmt.Sprintf("%d/%d", i, procs),
+				"--resume", filepath.Join(c.dir, fmt.Sprintf("r%d-%d.checkpoint", from, i)), "--concurrency", "8",
+				"--new-key", files[from+1], "--new-desc", fmt.Sprintf("kid=k%d", from+1),
+				"--old-key", files[from], "--old-desc", fmt.Sprintf("kid=k%d", from)}
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if kill && i == 1 {
+					proxied.killAndResume(args(i))
+					return
+				}
+				r := proxied.runQuiet(args(i)...)
+				if r.code != exitOK {
+					t.Errorf("shard %d/%d: exit %d\n%s", i, procs, r.code, r.stderr)
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		copies := cc.take()
+		for _, k := range keys {
+			if copies[k] != 1 {
+				t.Errorf("%s rewrapped %d times from k%d to k%d", k, copies[k], from, from+1)
+			}
+		}
+		if len(copies) != n {
+			t.Errorf("%d objects copied, want %d", len(copies), n)
+		}
+		from++
+		rate := float64(n) / elapsed.Seconds()
+		t.Logf("%d objects, %d process(es)%s: %v, %.0f objects/s", n, procs, map[bool]string{true: " (one killed and resumed)"}[kill], elapsed.Round(time.Millisecond), rate)
+		return rate
+	}
+	if measure {
+		rates := []float64{rotate(1, false), rotate(2, false), rotate(4, false)}
+		t.Logf("objects/s with 1, 2, 4 processes: %.0f, %.0f, %.0f", rates[0], rates[1], rates[2])
+	}
+
+	// A reader, all along the killed walk, finds every object it tries.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	reads := 0
+	reader := c.libClient(nil, []keyring.Keyring{krs[from], krs[from+1]})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i = (i + 7919) % n {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if got, err := c.read(reader, keys[i]); err != nil || string(got) != "object "+keys[i] {
+				t.Errorf("%s unreadable during the walk: %q, %v", keys[i], got, err)
+			}
+			reads++
+		}
+	}()
+	rotate(4, true)
+	close(stop)
+	<-stopped
+	t.Logf("%d reads during the walk, every one of them good", reads)
+
+	onlyNew := c.libClient(nil, []keyring.Keyring{krs[from]})
+	for i := 0; i < n; i += max(1, n/500) {
+		if got, err := c.read(onlyNew, keys[i]); err != nil || string(got) != "object "+keys[i] {
+			t.Errorf("%s with the last key only: %q, %v", keys[i], got, err)
+		}
+	}
+	listed := 0
+	p := s3.NewListObjectsV2Paginator(c.admin, &s3.ListObjectsV2Input{Bucket: &c.bucket})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed += len(page.Contents)
+	}
+	if listed != n {
+		t.Errorf("%d objects in the bucket after the rotations, want %d", listed, n)
+	}
+}
+
+// runQuiet runs the binary as run does, logging only a failure.
+func (c *cli) runQuiet(args ...string) result {
+	c.t.Helper()
+	args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
+	cmd := exec.Command(binary, args...)
+	cmd.Dir, cmd.Env = c.dir, c.env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+	if err != nil && r.code < 0 {
+		c.t.Errorf("running %v: %v", args, err)
+	}
+	return r
+}
+
+// killAndResume runs a rewrap, SIGKILLs it once it has saved its second
+// checkpoint (so midway, with work done and some in flight, between two
+// saves), and runs it again with the same --resume file, to its end.
+func (c *cli) killAndResume(args []string) {
+	resume := ""
+	for i, a := range args {
+		if a == "--resume" {
+			resume = args[i+1]
+		}
+	}
+	cmd := exec.Command(binary, append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)...)
+	cmd.Dir, cmd.Env = c.dir, c.env
+	if err := cmd.Start(); err != nil {
+		c.t.Error(err)
+		return
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	first := ""
+	for {
+		if b, err := os.ReadFile(resume); err == nil {
+			var cp s3crypto.RewrapCheckpoint
+			if json.Unmarshal(b, &cp) == nil && first == "" {
+				first = cp.After
+			} else if cp.After != first {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			c.t.Errorf("the walk to kill ended (%v) before saving a checkpoint: give it more objects", err)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // well into the walk, between checkpoint writes
+	if err := cmd.Process.Kill(); err != nil {
+		c.t.Errorf("SIGKILL: %v", err)
+	}
+	<-exited
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		c.t.Errorf("the walk was not killed: %v", cmd.ProcessState)
+		return
+	}
+	b, err := os.ReadFile(resume)
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	var cp s3crypto.RewrapCheckpoint
+	if err := json.Unmarshal(b, &cp); err != nil || cp.After == "" {
+		c.t.Errorf("checkpoint after SIGKILL: %s, %v", b, err)
+	}
+	r := c.runQuiet(args...)
+	if r.code != exitOK || !strings.Contains(r.stderr, "resuming from "+resume) {
+		c.t.Errorf("resumed after SIGKILL: exit %d\n%s", r.code, r.stderr)
+	}
+	c.t.Logf("killed after %q; resumed: %s", cp.After, strings.TrimSpace(r.stdout))
 }
