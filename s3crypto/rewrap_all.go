@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,8 +47,11 @@ type RewrapAllInput struct {
 	// Inventory, if set, is the s3://bucket/key of the manifest.json of an
 	// S3 Inventory report (CSV) of Bucket: the current objects it lists,
 	// under Prefix, are walked instead of listing the bucket. The report's
-	// files are read from the manifest's bucket and checked against its
-	// MD5s before any object is rewrapped. An object in the report but
+	// files are read from the manifest's bucket (without
+	// ExpectedBucketOwner and RequestPayer, which are Bucket's) and checked
+	// against its MD5s before any object is rewrapped; the keys of the
+	// walk's shard are held in memory meanwhile (about 16 bytes more than
+	// each key's length). An object in the report but
 	// deleted since counts as Gone; objects written after the report are
 	// not in it, so follow with a listing walk (or the next report) when
 	// the bucket is being written to.
@@ -208,7 +212,9 @@ func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *R
 	var keys []string
 	if in.Inventory != nil {
 		var err error
-		if keys, err = inventoryKeys(ctx, api, *in.Inventory, bucket, prefix, optFns); err != nil {
+		shard := walk.Shard{Index: base.Shard, Count: base.ShardCount}
+		keep := func(k string) bool { return strings.HasPrefix(k, prefix) && shard.Keeps(k) }
+		if keys, err = inventoryKeys(ctx, api, *in.Inventory, bucket, keep, optFns); err != nil {
 			return nil, err
 		}
 	}
@@ -295,12 +301,12 @@ func (c *RewrapCheckpoint) walkName() string {
 // The report lives in its own bucket, often another account's, so the
 // walked bucket's ExpectedBucketOwner and RequestPayer do not go with its
 // requests.
-func inventoryKeys(ctx context.Context, api fullAPI, manifest, bucket, prefix string, optFns []func(*s3.Options)) ([]string, error) {
+func inventoryKeys(ctx context.Context, api fullAPI, manifest, bucket string, keep func(string) bool, optFns []func(*s3.Options)) ([]string, error) {
 	mb, mk, err := inventory.ParseURL(manifest)
 	if err == nil {
 		api = withRequest(api, nil, "", optFns)
 		var keys []string
-		if keys, _, err = inventory.Keys(ctx, api.GetObject, mb, mk, bucket, prefix); err == nil {
+		if keys, _, err = inventory.Keys(ctx, api.GetObject, mb, mk, bucket, keep); err == nil {
 			return keys, nil
 		}
 	}

@@ -154,12 +154,12 @@ type GetFunc func(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s
 
 // Keys reads the manifest at bucket/key and every data file it names (from
 // the same bucket), checking each file's MD5, and returns the keys of the
-// source bucket's current objects that start with prefix, sorted in S3's
-// listing order (bytewise) without duplicates, so that a walk of them can
-// keep a checkpoint as a listing walk does. They are held in memory: each
-// key costs its length plus a 16-byte string header (about 70 MB for a
-// million 50-byte keys).
-func Keys(ctx context.Context, get GetFunc, bucket, key, source, prefix string) ([]string, *Manifest, error) {
+// source bucket's current objects that keep accepts (all, when it is nil),
+// sorted in S3's listing order (bytewise) without duplicates, so that a
+// walk of them can keep a checkpoint as a listing walk does. They are held
+// in memory: each key costs its length plus a 16-byte string header (about
+// 70 MB for a million 50-byte keys; a shard of N keeps about 1/N of them).
+func Keys(ctx context.Context, get GetFunc, bucket, key, source string, keep func(string) bool) ([]string, *Manifest, error) {
 	b, err := read(ctx, get, bucket, key)
 	if err != nil {
 		return nil, nil, err
@@ -177,7 +177,7 @@ func Keys(ctx context.Context, get GetFunc, bucket, key, source, prefix string) 
 	var keys []string
 	for _, f := range m.Files {
 		err := m.readFile(ctx, get, bucket, f, func(k string) {
-			if strings.HasPrefix(k, prefix) {
+			if keep == nil || keep(k) {
 				keys = append(keys, k)
 			}
 		})

@@ -56,7 +56,7 @@ func TestKeys(t *testing.T) {
 		inventorytest.Row{Key: "a b", NotLatest: true},
 	)
 	s, m := write(t, rows, 3)
-	keys, man, err := inventory.Keys(context.Background(), s.get, "dest", m, "src", "")
+	keys, man, err := inventory.Keys(context.Background(), s.get, "dest", m, "src", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestKeys(t *testing.T) {
 	if len(man.Files) != 5 || man.SourceBucket != "src" {
 		t.Fatalf("manifest %+v", man)
 	}
-	keys, _, err = inventory.Keys(context.Background(), s.get, "dest", m, "src", "a")
+	keys, _, err = inventory.Keys(context.Background(), s.get, "dest", m, "src", func(k string) bool { return strings.HasPrefix(k, "a") })
 	if err != nil || !slices.Equal(keys, []string{"a b", "a%20b", "a+b"}) {
 		t.Fatalf("prefix a: %q, %v", keys, err)
 	}
@@ -76,10 +76,10 @@ func TestKeys(t *testing.T) {
 func TestKeysErrors(t *testing.T) {
 	ctx := context.Background()
 	s, m := write(t, inventorytest.Rows(awkward), 4)
-	if _, _, err := inventory.Keys(ctx, s.get, "dest", m, "other", ""); !errors.Is(err, inventory.ErrSourceBucket) {
+	if _, _, err := inventory.Keys(ctx, s.get, "dest", m, "other", nil); !errors.Is(err, inventory.ErrSourceBucket) {
 		t.Errorf("another source bucket: %v", err)
 	}
-	if _, _, err := inventory.Keys(ctx, s.get, "dest", "nope/manifest.json", "src", ""); !errors.As(err, new(*types.NoSuchKey)) {
+	if _, _, err := inventory.Keys(ctx, s.get, "dest", "nope/manifest.json", "src", nil); !errors.As(err, new(*types.NoSuchKey)) {
 		t.Errorf("no manifest: %v", err)
 	}
 
@@ -87,13 +87,13 @@ func TestKeysErrors(t *testing.T) {
 	bad := maps(s)
 	f := "inv/src/config/data/0001.csv.gz"
 	bad[f] = inventorytest.File("src", inventorytest.Rows([]string{"x"}))
-	if _, _, err := inventory.Keys(ctx, bad.get, "dest", m, "src", ""); !errors.Is(err, inventory.ErrChecksum) {
+	if _, _, err := inventory.Keys(ctx, bad.get, "dest", m, "src", nil); !errors.Is(err, inventory.ErrChecksum) {
 		t.Errorf("changed file: %v", err)
 	}
 	// A truncated data file: reported as the checksum mismatch it is.
 	bad = maps(s)
 	bad[f] = bad[f][:len(bad[f])/2]
-	if _, _, err := inventory.Keys(ctx, bad.get, "dest", m, "src", ""); !errors.Is(err, inventory.ErrChecksum) {
+	if _, _, err := inventory.Keys(ctx, bad.get, "dest", m, "src", nil); !errors.Is(err, inventory.ErrChecksum) {
 		t.Errorf("truncated file: %v", err)
 	}
 
@@ -110,13 +110,13 @@ func TestKeysErrors(t *testing.T) {
 		gz.Write([]byte(csv))
 		gz.Close()
 		bad := store{"d.csv.gz": b.Bytes(), "m.json": inventorytest.Manifest("src", "dest", []string{"d.csv.gz"}, [][]byte{b.Bytes()})}
-		if _, _, err := inventory.Keys(ctx, bad.get, "dest", "m.json", "src", ""); !errors.Is(err, inventory.ErrMalformed) {
+		if _, _, err := inventory.Keys(ctx, bad.get, "dest", "m.json", "src", nil); !errors.Is(err, inventory.ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	notGzip := []byte("\"src\",\"k\"\n")
 	bad = store{"d.csv.gz": notGzip, "m.json": inventorytest.Manifest("src", "dest", []string{"d.csv.gz"}, [][]byte{notGzip})}
-	if _, _, err := inventory.Keys(ctx, bad.get, "dest", "m.json", "src", ""); !errors.Is(err, inventory.ErrMalformed) {
+	if _, _, err := inventory.Keys(ctx, bad.get, "dest", "m.json", "src", nil); !errors.Is(err, inventory.ErrMalformed) {
 		t.Errorf("not gzip: %v", err)
 	}
 }
