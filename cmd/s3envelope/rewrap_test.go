@@ -727,9 +727,10 @@ func newCopyCounter(t *testing.T, endpoint, bucket string) *copyCounter {
 		t.Fatal(err)
 	}
 	cc := &copyCounter{copies: map[string]int{}}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	// SigV4 signs the Host the client sent (the proxy's): keep it.
-	proxy.Director = func(r *http.Request) { r.URL.Scheme, r.URL.Host = target.Scheme, target.Host }
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // SigV4 signed the Host the client sent (the proxy's)
+	}}
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		r := resp.Request
 		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && resp.StatusCode == http.StatusOK {
