@@ -294,8 +294,12 @@ func TestRewrapInterrupted(t *testing.T) {
 	}
 	r = c.run(nil, args...)
 	requireExit(t, r, exitOK, "resuming from "+resume)
-	if second := summaryCount(t, r.stdout, "rewrapped"); first+second != n {
-		t.Errorf("rewrapped %d, then %d on resume: want %d in all", first, second, n)
+	// The object in flight at Ctrl-C may have been rewritten without being
+	// reported: the resume then finds it current (at most one, at
+	// concurrency 1).
+	second, current := summaryCount(t, r.stdout, "rewrapped"), summaryCount(t, r.stdout, "already current")
+	if first+second+current != n || current > 1 {
+		t.Errorf("rewrapped %d, then %d on resume (%d found current): want %d in all", first, second, current, n)
 	}
 	onlyNew := c.libClient(nil, []keyring.Keyring{newAES})
 	for i := range n {
