@@ -58,7 +58,12 @@
 // RewrapAll walks a bucket or prefix, Concurrency objects at a time, with a
 // checkpoint that only ever advances past finished objects, so an
 // interrupted walk resumes without skipping one. S3 does not copy object
-// ACLs; in a versioned bucket older versions keep the old envelope.
+// ACLs; in a versioned bucket older versions keep the old envelope. For a
+// bucket too big to list once per process, RewrapAllInput.Inventory walks
+// the keys of an S3 Inventory report instead (objects written after the
+// report are not in it), and Shard/ShardCount split the walk by a hash of
+// each key, so that N processes share a bucket with no coordination, each
+// with its own checkpoint.
 //
 // KMS: a keyring.KMS matches every KMS-wrapped object, so an object is
 // AlreadyCurrent only when KMS decrypts its data key under the current

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/inventory/inventorytest"
 	"github.com/s3envelope/s3envelope/internal/s3mem"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
@@ -309,4 +310,56 @@ func ExampleClient_PresignGetObject() {
 	// Output:
 	// true true
 	// quarterly numbers
+}
+
+// Two processes rotate a bucket between them, each its own shard of the
+// keys an S3 Inventory report lists, with no listing and no coordination.
+func ExampleClient_RewrapAll_inventoryShards() {
+	ctx := context.Background()
+	srv := s3mem.New()
+	srv.CreateBucket("example")
+	srv.CreateBucket("inventories")
+	api, bucket := srv.Client(), "example"
+	old, cur := exampleKey("2025"), exampleKey("2026")
+	writer, err := s3crypto.New(api, materials.NewProvider(old))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var keys []string
+	for i := range 10 {
+		k := fmt.Sprintf("photos/%03d.jpg", i)
+		keys = append(keys, k)
+		_, err := writer.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader("object " + k)})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	// S3 writes the report daily or weekly; here, a stand-in.
+	manifest, err := inventorytest.Write(ctx, api.PutObject, "inventories", "", bucket, inventorytest.Rows(keys), 1000)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	rotator, err := s3crypto.New(api, materials.NewProvider(cur, old))
+	if err != nil {
+		log.Fatal(err)
+	}
+	total := 0
+	for shard := range 2 { // in two processes, each with its own --resume checkpoint
+		res, err := rotator.RewrapAll(ctx, &s3crypto.RewrapAllInput{
+			Bucket:    &bucket,
+			Inventory: aws.String("s3://inventories/" + manifest),
+			Shard:     shard, ShardCount: 2,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("shard %d/2: %d rewrapped\n", shard, res.Rewrapped)
+		total += res.Rewrapped
+	}
+	fmt.Println(total, "rewrapped in all")
+	// Output:
+	// shard 0/2: 4 rewrapped
+	// shard 1/2: 6 rewrapped
+	// 10 rewrapped in all
 }

@@ -5,18 +5,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3envelope/s3envelope/internal/inventory"
 	"github.com/s3envelope/s3envelope/internal/walk"
 )
 
 // ErrTooManyFailures is returned by RewrapAll when more objects failed than
 // RewrapAllInput.MaxFailures allows; it stopped early.
 var ErrTooManyFailures = errors.New("s3crypto: RewrapAll stopped: too many objects failed")
+
+// ErrCheckpointMismatch is returned by RewrapAll when RewrapAllInput.Resume
+// is the checkpoint of another walk: another bucket, prefix, inventory or
+// shard, or a dry run resumed as a real one (or the reverse).
+var ErrCheckpointMismatch = errors.New("s3crypto: RewrapAll: the checkpoint is of another walk")
+
+// ErrInventory is returned by RewrapAll when RewrapAllInput.Inventory is
+// not a usable report of the bucket: a malformed manifest or data file, a
+// data file whose MD5 is not the manifest's, another bucket's report, or a
+// format other than CSV. Nothing has been rewrapped.
+var ErrInventory = errors.New("s3crypto: RewrapAll: unusable S3 Inventory report")
 
 // defaultRewrapConcurrency is how many objects RewrapAll rewraps at once
 // when RewrapAllInput.Concurrency is zero.
@@ -31,6 +44,25 @@ type RewrapAllInput struct {
 	RequestPayer        types.RequestPayer
 	// Prefix limits the walk to keys that start with it.
 	Prefix *string
+	// Inventory, if set, is the s3://bucket/key of the manifest.json of an
+	// S3 Inventory report (CSV) of Bucket: the current objects it lists,
+	// under Prefix, are walked instead of listing the bucket. The report's
+	// files are read from the manifest's bucket (without
+	// ExpectedBucketOwner and RequestPayer, which are Bucket's) and checked
+	// against its MD5s before any object is rewrapped; the keys of the
+	// walk's shard are held in memory meanwhile (about 16 bytes more than
+	// each key's length). An object in the report but
+	// deleted since counts as Gone; objects written after the report are
+	// not in it, so follow with a listing walk (or the next report) when
+	// the bucket is being written to.
+	Inventory *string
+	// Shard and ShardCount, when ShardCount is above 1, limit the walk to
+	// shard Shard (0 ≤ Shard < ShardCount) of the keys: a key is in shard
+	// i when the first 8 bytes of its SHA-256, big-endian, mod ShardCount
+	// is i. ShardCount walks with Shard 0, 1, … of the same bucket (and
+	// prefix, or inventory) rewrap every object once between them, with no
+	// coordination, each keeping its own checkpoint.
+	Shard, ShardCount int
 	// Concurrency is how many objects are rewrapped at once
 	// (8 when zero).
 	Concurrency int
@@ -71,11 +103,16 @@ type RewrapAllInput struct {
 // again, which costs one read each for those already rewrapped. It encodes
 // to JSON for a checkpoint file.
 type RewrapCheckpoint struct {
-	Bucket string   `json:"bucket"`
-	Prefix string   `json:"prefix,omitempty"`
-	After  string   `json:"after,omitempty"`
-	Retry  []string `json:"retry,omitempty"`
-	DryRun bool     `json:"dryRun,omitempty"`
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix,omitempty"`
+	// Inventory, Shard and ShardCount are the walk's (see RewrapAllInput;
+	// ShardCount is 0 when the walk is not sharded).
+	Inventory  string   `json:"inventory,omitempty"`
+	Shard      int      `json:"shard,omitempty"`
+	ShardCount int      `json:"shardCount,omitempty"`
+	After      string   `json:"after,omitempty"`
+	Retry      []string `json:"retry,omitempty"`
+	DryRun     bool     `json:"dryRun,omitempty"`
 }
 
 // RewrapCounts counts the objects a RewrapAll walk has finished, by outcome.
@@ -123,7 +160,8 @@ type RewrapAllOutput struct {
 }
 
 // RewrapAll rewraps every object under a bucket and prefix (see Rewrap),
-// Concurrency at a time, from ListObjectsV2. A failed object is recorded
+// Concurrency at a time, from ListObjectsV2 or an S3 Inventory report, all
+// of them or one shard. A failed object is recorded
 // (Failures, and the checkpoint's Retry) and the walk goes on. The
 // checkpoint given to OnCheckpoint only ever advances past objects whose
 // rewraps, and all before them, have finished, so a walk interrupted at any
@@ -152,23 +190,41 @@ func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *R
 	if in == nil || aws.ToString(in.Bucket) == "" {
 		return nil, errors.New("s3crypto: RewrapAll needs a bucket")
 	}
-	api = withRequest(api, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if in.Concurrency < 0 || in.MaxFailures < 0 || in.ObjectTimeout < 0 {
 		return nil, errors.New("s3crypto: RewrapAll: negative Concurrency, MaxFailures or ObjectTimeout")
 	}
+	if in.ShardCount < 0 || in.Shard < 0 || (in.Shard > 0 && in.Shard >= in.ShardCount) {
+		return nil, fmt.Errorf("s3crypto: RewrapAll: shard %d of %d: want 0 ≤ Shard < ShardCount", in.Shard, in.ShardCount)
+	}
 	bucket, prefix := aws.ToString(in.Bucket), aws.ToString(in.Prefix)
+	base := RewrapCheckpoint{Bucket: bucket, Prefix: prefix, Inventory: aws.ToString(in.Inventory), DryRun: in.DryRun}
+	if in.ShardCount > 1 {
+		base.Shard, base.ShardCount = in.Shard, in.ShardCount
+	}
 	var resume walk.Checkpoint
 	if r := in.Resume; r != nil {
-		if r.Bucket != bucket || r.Prefix != prefix || r.DryRun != in.DryRun {
-			return nil, fmt.Errorf("s3crypto: RewrapAll: the checkpoint is for bucket %q, prefix %q, dry run %v, not bucket %q, prefix %q, dry run %v",
-				r.Bucket, r.Prefix, r.DryRun, bucket, prefix, in.DryRun)
+		if r.Bucket != base.Bucket || r.Prefix != base.Prefix || r.Inventory != base.Inventory ||
+			r.Shard != base.Shard || r.ShardCount != base.ShardCount || r.DryRun != base.DryRun {
+			return nil, fmt.Errorf("%w: it is of %s, not of %s", ErrCheckpointMismatch, r.walkName(), base.walkName())
 		}
 		resume = walk.Checkpoint{After: r.After, Retry: r.Retry}
 	}
+	var keys []string
+	if in.Inventory != nil {
+		var err error
+		shard := walk.Shard{Index: base.Shard, Count: base.ShardCount}
+		keep := func(k string) bool { return strings.HasPrefix(k, prefix) && shard.Keeps(k) }
+		if keys, err = inventoryKeys(ctx, api, *in.Inventory, bucket, keep, optFns); err != nil {
+			return nil, err
+		}
+	}
+	api = withRequest(api, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	start := time.Now()
 	var out RewrapAllOutput
 	checkpoint := func(cp walk.Checkpoint) RewrapCheckpoint {
-		return RewrapCheckpoint{Bucket: bucket, Prefix: prefix, After: cp.After, Retry: cp.Retry, DryRun: in.DryRun}
+		c := base
+		c.After, c.Retry = cp.After, cp.Retry
+		return c
 	}
 	cfg := &walk.Config[*RewrapOutput]{
 		List: func(ctx context.Context, li *s3.ListObjectsV2Input) (*s3.ListObjectsV2Output, error) {
@@ -176,6 +232,8 @@ func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *R
 		},
 		Bucket:        in.Bucket,
 		Prefix:        in.Prefix,
+		Keys:          keys,
+		Shard:         walk.Shard{Index: base.Shard, Count: base.ShardCount},
 		Concurrency:   cmp.Or(in.Concurrency, defaultRewrapConcurrency),
 		ObjectTimeout: in.ObjectTimeout,
 		Window:        maxWindow,
@@ -222,6 +280,42 @@ func rewrapAll(ctx context.Context, api fullAPI, rewrap func(context.Context, *R
 		return &out, fmt.Errorf("s3crypto: RewrapAll s3://%s/%s: listing: %w", bucket, prefix, le.Err)
 	}
 	return &out, err
+}
+
+// walkName says which walk a checkpoint is of, for an error.
+func (c *RewrapCheckpoint) walkName() string {
+	s := fmt.Sprintf("s3://%s/%s", c.Bucket, c.Prefix)
+	if c.Inventory != "" {
+		s += " from inventory " + c.Inventory
+	}
+	if c.ShardCount > 1 {
+		s += fmt.Sprintf(" shard %d/%d", c.Shard, c.ShardCount)
+	}
+	if c.DryRun {
+		s += " (dry run)"
+	}
+	return s
+}
+
+// inventoryKeys reads the keys of the report whose manifest is at manifest.
+// The report lives in its own bucket, often another account's, so the
+// walked bucket's ExpectedBucketOwner and RequestPayer do not go with its
+// requests.
+func inventoryKeys(ctx context.Context, api fullAPI, manifest, bucket string, keep func(string) bool, optFns []func(*s3.Options)) ([]string, error) {
+	mb, mk, err := inventory.ParseURL(manifest)
+	if err == nil {
+		api = withRequest(api, nil, "", optFns)
+		var keys []string
+		if keys, _, err = inventory.Keys(ctx, api.GetObject, mb, mk, bucket, keep); err == nil {
+			return keys, nil
+		}
+	}
+	for _, typed := range []error{inventory.ErrMalformed, inventory.ErrUnsupportedFormat, inventory.ErrChecksum, inventory.ErrSourceBucket} {
+		if errors.Is(err, typed) {
+			return nil, fmt.Errorf("%w: %w", ErrInventory, err)
+		}
+	}
+	return nil, fmt.Errorf("s3crypto: RewrapAll: %w", err)
 }
 
 // maxWindow is how far the listing may run ahead of the checkpoint (a

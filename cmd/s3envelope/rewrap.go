@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,17 @@ With --resume FILE the walk's checkpoint is kept in FILE as it advances
 it, retrying the objects that failed first. The file is removed once a walk
 completes without failures. --dry-run does everything but the writes.
 
+At scale: --inventory s3://dest/.../manifest.json walks the objects an S3
+Inventory report (CSV) of the bucket lists instead of listing the bucket;
+the report's files are checked against its MD5s first. Objects written
+after the report are not in it: run a walk without --inventory afterwards,
+or use the next report. --shard i/N (0 <= i < N) takes the objects whose
+key hashes to i (the first 8 bytes of its SHA-256 mod N), so N processes,
+each with its own --shard and --resume file, split the bucket with no
+coordination; without --inventory each of them lists everything and keeps
+its share. A checkpoint resumes only the walk it is of (same bucket,
+prefix, inventory and shard).
+
 With --sse-c the objects are managed SSE-C objects (written by this tool's
 or the library's SSE-C client): their companions (<key>.ssec) are rewrapped,
 and with --rekey S3 also copies each object onto itself under a fresh data
@@ -71,6 +83,11 @@ Examples:
   s3envelope rewrap s3://my-bucket --new-key kms:alias/data \
       --old-key old.key --old-desc kid=2025
 
+  # a quarter of a big bucket, from its inventory: run i/4 for i = 0..3
+  s3envelope rewrap s3://my-bucket --new-key kms:alias/data --old-key old.key --old-desc kid=2025 \
+      --inventory s3://my-inventories/my-bucket/daily/2026-12-01T01-00Z/manifest.json \
+      --shard 2/4 --resume rotate-2.checkpoint
+
   # managed SSE-C objects: rewrap the companions and give every object a new data key
   s3envelope rewrap --sse-c --rekey s3://my-bucket --new-key new.key --new-desc kid=2026 \
       --old-key old.key --old-desc kid=2025`,
@@ -91,6 +108,8 @@ Examples:
 			fs.IntVar(&o.concurrency, "concurrency", 8, "objects rewrapped at once")
 			fs.DurationVar(&o.objectTimeout, "object-timeout", 2*time.Minute, "give up on one object after this long (it is retried on resume)")
 			fs.IntVar(&o.maxFailures, "max-failures", 0, "stop once more objects than this have failed (0: never)")
+			fs.StringVar(&o.inventory, "inventory", "", "walk the objects of an S3 Inventory report, s3://`bucket/key` of its manifest.json (CSV), instead of listing")
+			fs.StringVar(&o.shard, "shard", "", "rewrap only shard `i/N` of the objects (0 <= i < N), by a hash of each key")
 			return o.run
 		},
 	})
@@ -101,7 +120,7 @@ type rewrapFlags struct {
 	oldKeys, oldDescs                       repeated
 	dryRun, enforce, requireV3, legacyWraps bool
 	sseC, rekey                             bool
-	resume, reEncrypt                       string
+	resume, reEncrypt, inventory, shard     string
 	concurrency, maxFailures                int
 	objectTimeout                           time.Duration
 }
@@ -140,6 +159,15 @@ func (o *rewrapFlags) run(ctx context.Context, g *globals, args []string) error 
 		return usageErr("--rekey is for SSE-C objects (--sse-c); a client-side object's data key is replaced by reading it and putting it again")
 	case !ok:
 		return usageErr("--re-encrypt is auto, always or never, not %.20q", o.reEncrypt)
+	case o.inventory != "" && !strings.HasPrefix(o.inventory, "s3://"):
+		return usageErr("--inventory is the s3://bucket/key of an inventory report's manifest.json, not %.80q", o.inventory)
+	}
+	shard, shards, err := parseShard(o.shard)
+	if err != nil {
+		return err
+	}
+	if shards == 1 {
+		shards = 0 // one shard is the whole walk, and its checkpoint says so
 	}
 
 	current, err := loadKey(ctx, g, o.newKey, o.newDesc, forWriting)
@@ -178,6 +206,11 @@ func (o *rewrapFlags) run(ctx context.Context, g *globals, args []string) error 
 		ReEncrypt:       reEncrypt,
 		ObjectTimeout:   o.objectTimeout,
 		MaxFailures:     o.maxFailures,
+		Shard:           shard,
+		ShardCount:      shards,
+	}
+	if o.inventory != "" {
+		in.Inventory = aws.String(o.inventory)
 	}
 	var cpFile *checkpointFile
 	if o.resume != "" {
@@ -190,6 +223,9 @@ func (o *rewrapFlags) run(ctx context.Context, g *globals, args []string) error 
 		if found {
 			if cp.Bucket != target.Bucket || cp.Prefix != target.Key {
 				return setupErr(fmt.Errorf("--resume %s is the checkpoint of s3://%s/%s, not of %s", o.resume, cp.Bucket, cp.Prefix, target))
+			}
+			if cp.Inventory != o.inventory || cp.Shard != shard || cp.ShardCount != shards {
+				return setupErr(fmt.Errorf("--resume %s is the checkpoint of %s, not of %s", o.resume, walkOf(cp.Inventory, cp.Shard, cp.ShardCount), walkOf(o.inventory, shard, shards)))
 			}
 			in.Resume = &cp
 			if !g.quiet {
@@ -214,13 +250,25 @@ func (o *rewrapFlags) run(ctx context.Context, g *globals, args []string) error 
 		if o.dryRun {
 			what = "dry run: checking"
 		}
-		fmt.Fprintf(g.con.stderr, "%s %s to master key %s (concurrency %d)\n", what, target, describeKey(current), o.concurrency)
+		var from string
+		if o.inventory != "" {
+			from += " from inventory " + o.inventory
+		}
+		if shards > 1 {
+			from += fmt.Sprintf(", shard %d/%d", shard, shards)
+		}
+		fmt.Fprintf(g.con.stderr, "%s %s%s to master key %s (concurrency %d)\n", what, target, from, describeKey(current), o.concurrency)
 	}
 	start := time.Now()
 	out, walkErr := client.RewrapAll(ctx, in)
 	prog.Finish()
 	if out == nil {
-		return walkErr
+		// Nothing was walked: the checkpoint is of another walk, or the
+		// inventory report is unusable.
+		if errors.Is(walkErr, s3crypto.ErrCheckpointMismatch) {
+			return setupErr(fmt.Errorf("--resume %s: %w", o.resume, walkErr))
+		}
+		return setupErr(walkErr)
 	}
 	if cpFile != nil {
 		if out.Complete && out.Failed == 0 {
@@ -252,6 +300,32 @@ func (o *rewrapFlags) run(ctx context.Context, g *globals, args []string) error 
 		return fmt.Errorf("%d object(s) failed; %s", out.Failed, resumeHint(o.resume))
 	}
 	return nil
+}
+
+// walkOf names a walk's source and shard, for an error.
+func walkOf(inventory string, shard, shards int) string {
+	s := "a listing"
+	if inventory != "" {
+		s = "inventory " + inventory
+	}
+	if shards > 1 {
+		s += fmt.Sprintf(", shard %d/%d", shard, shards)
+	}
+	return s
+}
+
+// parseShard reads --shard i/N; empty is the whole walk (0, 0).
+func parseShard(s string) (shard, shards int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	i, n, ok := strings.Cut(s, "/")
+	shard, err1 := strconv.Atoi(i)
+	shards, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || shards < 1 || shard < 0 || shard >= shards {
+		return 0, 0, usageErr("--shard is i/N with 0 <= i < N (e.g. 0/4 … 3/4), not %.20q", s)
+	}
+	return shard, shards, nil
 }
 
 // client is the rewrapping client: SSE-C or client-side.

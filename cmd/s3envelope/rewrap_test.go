@@ -15,10 +15,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3envelope/s3envelope/envelope"
+	"github.com/s3envelope/s3envelope/internal/inventory/inventorytest"
 	"github.com/s3envelope/s3envelope/internal/testenv"
 	"github.com/s3envelope/s3envelope/keyring"
 	"github.com/s3envelope/s3envelope/materials"
@@ -406,6 +414,9 @@ func TestRewrapUsage(t *testing.T) {
 		{append([]string{c.uri(""), "--concurrency", "0"}, ok...), "--concurrency must be at least 1"},
 		{append([]string{c.uri(""), "--re-encrypt", "sometimes"}, ok...), "--re-encrypt is auto, always or never"},
 		{append([]string{c.uri(""), "--rekey"}, ok...), "--rekey is for SSE-C objects"},
+		{append([]string{c.uri(""), "--shard", "4/4"}, ok...), "--shard is i/N with 0 <= i < N"},
+		{append([]string{c.uri(""), "--shard", "1"}, ok...), "--shard is i/N with 0 <= i < N"},
+		{append([]string{c.uri(""), "--inventory", "bucket/manifest.json"}, ok...), "--inventory is the s3://bucket/key"},
 		{append([]string{"not-a-uri"}, ok...), `"not-a-uri" is not an S3 URI`},
 		{ok, "give one s3://bucket[/prefix] to rewrap"},
 	} {
@@ -601,4 +612,376 @@ func summaryCount(t *testing.T, stdout, row string) int {
 	}
 	t.Fatalf("no %q row in the summary:\n%s", row, stdout)
 	return 0
+}
+
+// inventory writes an S3 Inventory report of the test bucket's objects
+// under prefix into a bucket of its own, as S3 would, and returns the
+// manifest's s3:// URL.
+func (c *cli) inventory(prefix string) string {
+	c.t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c.admin, &s3.ListObjectsV2Input{Bucket: &c.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	dest := testenv.Bucket(c.t, c.admin, "cli-inv-")
+	m, err := inventorytest.Write(context.Background(), c.admin.PutObject, dest, "", c.bucket, inventorytest.Rows(keys), 1000)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return "s3://" + dest + "/" + m
+}
+
+// TestRewrapInventoryShards: three runs, --shard 0/3, 1/3 and 2/3 of an
+// inventory report, each with its own --resume file, rewrap every object
+// between them; so do two sharded listing walks (dry runs). A shard's
+// checkpoint file does not resume another shard, and an unusable report
+// is refused (exit 2) before anything is rewrapped.
+func TestRewrapInventoryShards(t *testing.T) {
+	c := newS3CLI(t)
+	oldFile, oldAES, _ := c.aesKeyFile("old.hex", "2025", hex.EncodeToString)
+	newFile, newAES, _ := c.aesKeyFile("new.hex", "2026", hex.EncodeToString)
+	const n = 90
+	c.populate(c.libClient(oldAES, nil), "s/", n)
+	url := c.inventory("")
+	keys := []string{"--new-key", newFile, "--new-desc", "kid=2026", "--old-key", oldFile, "--old-desc", "kid=2025"}
+
+	total := 0
+	for i := range 2 {
+		r := c.run(nil, append([]string{"rewrap", "--dry-run", c.uri(""), "--shard", fmt.Sprintf("%d/2", i)}, keys...)...)
+		requireExit(t, r, exitOK, fmt.Sprintf("dry run: checking %s, shard %d/2 to master key", c.uri(""), i))
+		total += summaryCount(t, r.stdout, "to rewrap (dry run)")
+	}
+	if total != n {
+		t.Errorf("two listing shards would rewrap %d objects, want %d", total, n)
+	}
+
+	// Refused before anything is done: another shard's checkpoint, another
+	// bucket's report, a corrupt report.
+	cp0 := c.file("other-shard.checkpoint", []byte(`{"bucket":"`+c.bucket+`","inventory":"`+url+`","shard":0,"shardCount":3,"after":"s/0050"}`))
+	r := c.run(nil, append([]string{"rewrap", c.uri(""), "--inventory", url, "--shard", "1/3", "--resume", cp0}, keys...)...)
+	requireExit(t, r, exitUsage, "--resume "+cp0+" is the checkpoint of inventory "+url+", shard 0/3, not of inventory "+url+", shard 1/3")
+	requireOneLineError(t, r)
+	other := testenv.Bucket(t, c.admin, "cli-")
+	r = c.run(nil, append([]string{"rewrap", "s3://" + other, "--inventory", url}, keys...)...)
+	requireExit(t, r, exitUsage, "unusable S3 Inventory report", "another bucket's inventory")
+	dest, manifest, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
+	data := strings.TrimSuffix(manifest, "2026-12-03T00-00Z/manifest.json") + "data/0000.csv.gz"
+	if _, err := c.admin.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &dest, Key: &data,
+		Body: bytes.NewReader(inventorytest.File(c.bucket, inventorytest.Rows([]string{"s/0001"})))}); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run(nil, append([]string{"rewrap", c.uri(""), "--inventory", url}, keys...)...)
+	requireExit(t, r, exitUsage, "unusable S3 Inventory report", "checksum mismatch")
+	if r.stdout != "" {
+		t.Errorf("a refused run printed a summary:\n%s", r.stdout)
+	}
+	if _, err := c.read(c.libClient(nil, []keyring.Keyring{oldAES}), "s/0001"); err != nil {
+		t.Errorf("s/0001 is no longer under the old key after the refused runs: %v", err)
+	}
+
+	url = c.inventory("")
+	total = 0
+	for i := range 3 {
+		resume := filepath.Join(c.dir, fmt.Sprintf("shard%d.checkpoint", i))
+		r := c.run(nil, append([]string{"rewrap", "--json", c.uri(""), "--inventory", url, "--shard", fmt.Sprintf("%d/3", i), "--resume", resume}, keys...)...)
+		requireExit(t, r, exitOK, "from inventory "+url+", shard "+fmt.Sprint(i)+"/3")
+		var sum struct{ Rewrapped, Objects int }
+		if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+			t.Fatal(err)
+		}
+		if sum.Rewrapped != sum.Objects || sum.Objects == 0 || sum.Objects == n {
+			t.Errorf("shard %d/3: %+v", i, sum)
+		}
+		total += sum.Rewrapped
+	}
+	if total != n {
+		t.Errorf("three shards rewrapped %d objects, want %d", total, n)
+	}
+	onlyNew := c.libClient(nil, []keyring.Keyring{newAES})
+	for i := range n {
+		if _, err := c.read(onlyNew, fmt.Sprintf("s/%04d", i)); err != nil {
+			t.Errorf("s/%04d with the new key: %v", i, err)
+		}
+	}
+}
+
+// copyCounter is a reverse proxy to an S3 server that counts, per key,
+// the server-side copies that succeeded: a rewrap of an object whose
+// envelope is in its metadata is exactly one (a copy onto itself). It
+// finishes each request even when the client is gone (killed), so a copy
+// the server applied is always counted.
+type copyCounter struct {
+	mu     sync.Mutex
+	copies map[string]int
+	srv    *httptest.Server
+}
+
+func newCopyCounter(t *testing.T, endpoint, bucket string) *copyCounter {
+	t.Helper()
+	target, err := neturl.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &copyCounter{copies: map[string]int{}}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // SigV4 signed the Host the client sent (the proxy's)
+	}}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && resp.StatusCode == http.StatusOK {
+			key := strings.TrimPrefix(r.URL.Path, "/"+bucket+"/")
+			cc.mu.Lock()
+			cc.copies[key]++
+			cc.mu.Unlock()
+		}
+		return nil
+	}
+	cc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Not cancelled when the client goes; and a Done channel, else
+		// the proxy cancels on the connection's close itself.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		proxy.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(cc.srv.Close)
+	return cc
+}
+
+// take returns the counts so far and starts again.
+func (cc *copyCounter) take() map[string]int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	c := cc.copies
+	cc.copies = map[string]int{}
+	return c
+}
+
+// TestRewrapShardsAtScale: four processes of the command, each rewrapping
+// its shard of a bucket from an inventory report with its own --resume
+// file, one of them killed (SIGKILL: no checkpoint written on the way out)
+// mid-walk and run again: every object is rewrapped exactly once (copies
+// counted at the server, through a proxy), none is lost, and a reader
+// finds every object readable throughout. The bucket has
+// S3ENVELOPE_SCALE_OBJECTS objects (5,000 by default); when that is set,
+// the rotation is first timed with 1, 2 and 4 processes, for BENCHMARKS.md.
+func TestRewrapShardsAtScale(t *testing.T) {
+	n, measure := 5000, false
+	if s := os.Getenv("S3ENVELOPE_SCALE_OBJECTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 100 {
+			t.Fatalf("S3ENVELOPE_SCALE_OBJECTS=%q: want a number of objects, at least 100", s)
+		}
+		n, measure = v, true
+	}
+	c := newS3CLI(t)
+	var files []string
+	var krs []keyring.Keyring
+	for i := range 5 {
+		f, kr, _ := c.aesKeyFile(fmt.Sprintf("k%d.hex", i), fmt.Sprintf("k%d", i), hex.EncodeToString)
+		files, krs = append(files, f), append(krs, kr)
+	}
+	start := time.Now()
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("o/%07d", i)
+	}
+	writer := c.libClient(krs[0], nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := writer.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(k), Body: strings.NewReader("object " + k)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("%d objects written in %v", n, time.Since(start).Round(time.Millisecond))
+	url := c.inventory("")
+
+	cc := newCopyCounter(t, c.endpoint, c.bucket)
+	proxied := *c
+	proxied.endpoint = cc.srv.URL
+	from := 0
+	// rotate rewraps everything from key from to from+1 with procs
+	// processes; with kill, process 1 is killed midway and run again. It
+	// checks the copies counted and returns the objects per second.
+	rotate := func(procs int, kill bool) float64 {
+		t.Helper()
+		cc.take()
+		args := func(i int) []string {
+			return []string{"rewrap", proxied.uri(""), "--inventory", url, "--shard", fmt.Sprintf("%d/%d", i, procs),
+				"--resume", filepath.Join(c.dir, fmt.Sprintf("r%d-%d.checkpoint", from, i)), "--concurrency", "8",
+				"--new-key", files[from+1], "--new-desc", fmt.Sprintf("kid=k%d", from+1),
+				"--old-key", files[from], "--old-desc", fmt.Sprintf("kid=k%d", from)}
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if kill && i == 1 {
+					proxied.killAndResume(args(i))
+					return
+				}
+				r := proxied.runQuiet(args(i)...)
+				if r.code != exitOK {
+					t.Errorf("shard %d/%d: exit %d\n%s", i, procs, r.code, r.stderr)
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		copies := cc.take()
+		for _, k := range keys {
+			if copies[k] != 1 {
+				t.Errorf("%s rewrapped %d times from k%d to k%d", k, copies[k], from, from+1)
+			}
+		}
+		if len(copies) != n {
+			t.Errorf("%d objects copied, want %d", len(copies), n)
+		}
+		from++
+		rate := float64(n) / elapsed.Seconds()
+		t.Logf("%d objects, %d process(es)%s: %v, %.0f objects/s", n, procs, map[bool]string{true: " (one killed and resumed)"}[kill], elapsed.Round(time.Millisecond), rate)
+		return rate
+	}
+	if measure {
+		rates := []float64{rotate(1, false), rotate(2, false), rotate(4, false)}
+		t.Logf("objects/s with 1, 2, 4 processes: %.0f, %.0f, %.0f", rates[0], rates[1], rates[2])
+	}
+
+	// A reader, all along the killed walk, finds every object it tries.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	reads := 0
+	reader := c.libClient(nil, []keyring.Keyring{krs[from], krs[from+1]})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i = (i + 7919) % n {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if got, err := c.read(reader, keys[i]); err != nil || string(got) != "object "+keys[i] {
+				t.Errorf("%s unreadable during the walk: %q, %v", keys[i], got, err)
+			}
+			reads++
+		}
+	}()
+	rotate(4, true)
+	close(stop)
+	<-stopped
+	t.Logf("%d reads during the walk, every one of them good", reads)
+
+	onlyNew := c.libClient(nil, []keyring.Keyring{krs[from]})
+	for i := 0; i < n; i += max(1, n/500) {
+		if got, err := c.read(onlyNew, keys[i]); err != nil || string(got) != "object "+keys[i] {
+			t.Errorf("%s with the last key only: %q, %v", keys[i], got, err)
+		}
+	}
+	listed := 0
+	p := s3.NewListObjectsV2Paginator(c.admin, &s3.ListObjectsV2Input{Bucket: &c.bucket})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed += len(page.Contents)
+	}
+	if listed != n {
+		t.Errorf("%d objects in the bucket after the rotations, want %d", listed, n)
+	}
+}
+
+// runQuiet runs the binary as run does, logging only a failure.
+func (c *cli) runQuiet(args ...string) result {
+	c.t.Helper()
+	args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
+	cmd := exec.Command(binary, args...)
+	cmd.Dir, cmd.Env = c.dir, c.env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+	if err != nil && r.code < 0 {
+		c.t.Errorf("running %v: %v", args, err)
+	}
+	return r
+}
+
+// killAndResume runs a rewrap, SIGKILLs it once it has saved its second
+// checkpoint (so midway, with work done and some in flight, between two
+// saves), and runs it again with the same --resume file, to its end.
+func (c *cli) killAndResume(args []string) {
+	resume := ""
+	for i, a := range args {
+		if a == "--resume" {
+			resume = args[i+1]
+		}
+	}
+	cmd := exec.Command(binary, append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)...)
+	cmd.Dir, cmd.Env = c.dir, c.env
+	if err := cmd.Start(); err != nil {
+		c.t.Error(err)
+		return
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	first := ""
+	for {
+		if b, err := os.ReadFile(resume); err == nil {
+			var cp s3crypto.RewrapCheckpoint
+			if json.Unmarshal(b, &cp) == nil && first == "" {
+				first = cp.After
+			} else if cp.After != first {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			c.t.Errorf("the walk to kill ended (%v) before saving a checkpoint: give it more objects", err)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // well into the walk, between checkpoint writes
+	if err := cmd.Process.Kill(); err != nil {
+		c.t.Errorf("SIGKILL: %v", err)
+	}
+	<-exited
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		c.t.Errorf("the walk was not killed: %v", cmd.ProcessState)
+		return
+	}
+	b, err := os.ReadFile(resume)
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	var cp s3crypto.RewrapCheckpoint
+	if err := json.Unmarshal(b, &cp); err != nil || cp.After == "" {
+		c.t.Errorf("checkpoint after SIGKILL: %s, %v", b, err)
+	}
+	r := c.runQuiet(args...)
+	if r.code != exitOK || !strings.Contains(r.stderr, "resuming from "+resume) {
+		c.t.Errorf("resumed after SIGKILL: exit %d\n%s", r.code, r.stderr)
+	}
+	c.t.Logf("killed after %q; resumed: %s", cp.After, strings.TrimSpace(r.stdout))
 }

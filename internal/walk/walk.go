@@ -1,5 +1,6 @@
 // Package walk runs a function on every object under an S3 bucket and
-// prefix, a bounded number at a time, in ListObjectsV2 order, and keeps a
+// prefix (or of a sorted list of keys, as from an S3 Inventory report), a
+// bounded number at a time, in ListObjectsV2 order, and keeps a
 // checkpoint from which an interrupted walk resumes without skipping an
 // object: it only advances past objects that have finished, together with
 // every object listed before them, and it keeps the objects that failed to
@@ -9,8 +10,11 @@ package walk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"maps"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,6 +40,12 @@ type Config[R any] struct {
 	List func(context.Context, *s3.ListObjectsV2Input) (*s3.ListObjectsV2Output, error)
 	// Bucket and Prefix are what is listed.
 	Bucket, Prefix *string
+	// Keys, if not nil, are walked instead of a listing (List is then not
+	// called). They must be sorted and without duplicates, so that a
+	// checkpoint's After means what it means for a listing.
+	Keys []string
+	// Shard, if its Count is above 1, keeps only its share of the keys.
+	Shard Shard
 	// Concurrency is how many objects are done at once (at least 1).
 	Concurrency int
 	// ObjectTimeout bounds each call of Do (zero: no bound).
@@ -60,6 +70,23 @@ type Config[R any] struct {
 	// checkpoint advances or a retried object finishes, with a checkpoint
 	// that is safe to persist and to resume from after a crash.
 	Checkpointed func(Checkpoint)
+}
+
+// Shard is one of Count disjoint shares of a walk's keys, Index counting
+// from 0: a key is in shard hash(key) mod Count, where hash is the first 8
+// bytes of the key's SHA-256, big-endian. The hash depends on nothing but
+// the key's bytes, so Count processes, each walking with its own Index, on
+// any machines and Go versions, split the keys between them with no
+// coordination, each key to exactly one.
+type Shard struct{ Index, Count int }
+
+// Keeps says whether key is in the shard. A zero Shard keeps every key.
+func (s Shard) Keeps(key string) bool {
+	if s.Count <= 1 {
+		return true
+	}
+	sum := sha256.Sum256([]byte(key))
+	return binary.BigEndian.Uint64(sum[:8])%uint64(s.Count) == uint64(s.Index)
 }
 
 // Result is one finished object, passed to Config.Finished.
@@ -186,8 +213,9 @@ func (w *walker[R]) run(ctx context.Context) (*Outcome, error) {
 	return out, nil
 }
 
-// list sends the retries, then every key listed after after, as items and
-// then jobs. (It must not read w.cp, which finish moves meanwhile.)
+// list sends the retries, then every key listed after after (and in the
+// shard), as items and then jobs. (It must not read w.cp, which finish
+// moves meanwhile.)
 func (w *walker[R]) list(ctx context.Context, after string, retries []string, events chan<- event[R], jobs chan<- job) {
 	defer close(jobs)
 	seq := 0
@@ -214,6 +242,16 @@ func (w *walker[R]) list(ctx context.Context, after string, retries []string, ev
 			return
 		}
 	}
+	if w.cfg.Keys != nil {
+		start := sort.Search(len(w.cfg.Keys), func(i int) bool { return w.cfg.Keys[i] > after })
+		for _, k := range w.cfg.Keys[start:] {
+			if w.cfg.Shard.Keeps(k) && !send(k, false) {
+				break
+			}
+		}
+		events <- event[R]{listDone: true}
+		return
+	}
 	var token *string
 	for {
 		page, err := w.cfg.List(ctx, &s3.ListObjectsV2Input{
@@ -230,7 +268,7 @@ func (w *walker[R]) list(ctx context.Context, after string, retries []string, ev
 			return
 		}
 		for _, o := range page.Contents {
-			if !send(aws.ToString(o.Key), false) {
+			if k := aws.ToString(o.Key); w.cfg.Shard.Keeps(k) && !send(k, false) {
 				events <- event[R]{listDone: true}
 				return
 			}

@@ -231,3 +231,100 @@ func TestRunWindow(t *testing.T) {
 		t.Errorf("%d objects listed while the first was pending; window 5, concurrency 2", maxAhead)
 	}
 }
+
+// TestShard: the hash is pinned (a change would split a bucket differently
+// between processes of two versions), and Count shards split any keys
+// into disjoint sets whose union is all of them, roughly evenly.
+func TestShard(t *testing.T) {
+	// The first 8 bytes of SHA-256, big-endian, mod 4 and mod 7 (computed
+	// apart from Go, with Python's hashlib).
+	for _, c := range []struct {
+		key        string
+		mod4, mod7 int
+	}{{"k000", 1, 6}, {"k001", 2, 2}, {"a b", 2, 2}, {"日本", 3, 2}} {
+		if !(Shard{c.mod4, 4}).Keeps(c.key) || !(Shard{c.mod7, 7}).Keeps(c.key) {
+			t.Errorf("%q is not in shard %d/4 and %d/7", c.key, c.mod4, c.mod7)
+		}
+	}
+	ks := keys(1000)
+	for _, n := range []int{0, 1, 2, 3, 4, 16} {
+		seen := map[string]int{}
+		for i := range max(n, 1) {
+			kept := 0
+			for _, k := range ks {
+				if (Shard{i, n}).Keeps(k) {
+					seen[k]++
+					kept++
+				}
+			}
+			if n > 1 && (kept < len(ks)/n/2 || kept > 2*len(ks)/n) {
+				t.Errorf("shard %d/%d keeps %d of %d keys", i, n, kept, len(ks))
+			}
+		}
+		for _, k := range ks {
+			if seen[k] != 1 {
+				t.Fatalf("%d shards: %s kept %d times", n, k, seen[k])
+			}
+		}
+	}
+}
+
+// TestRunKeysSharded: a walk of given keys (no listing) in shards, each
+// stopped midway and resumed from its checkpoint, does every key of its
+// shard exactly once, and the shards together every key.
+func TestRunKeysSharded(t *testing.T) {
+	ks := keys(300)
+	const n = 3
+	var mu sync.Mutex
+	done := map[string]int{}
+	for i := range n {
+		shard := Shard{i, n}
+		cfg := func(resume Checkpoint, stopAt int) *Config[int] {
+			finished := 0
+			return &Config[int]{
+				List: func(context.Context, *s3.ListObjectsV2Input) (*s3.ListObjectsV2Output, error) {
+					t.Fatal("a walk of keys listed")
+					return nil, nil
+				},
+				Keys: ks, Shard: shard, Concurrency: 4, Resume: resume,
+				Do: func(_ context.Context, key string) (int, error) {
+					mu.Lock()
+					done[key]++
+					mu.Unlock()
+					return 0, nil
+				},
+				Finished: func(r Result[int]) (bool, error) {
+					if !shard.Keeps(r.Key) {
+						t.Errorf("shard %d/%d did %s", i, n, r.Key)
+					}
+					if finished++; finished == stopAt {
+						return false, errors.New("stop")
+					}
+					return false, nil
+				},
+			}
+		}
+		out, err := Run(context.Background(), cfg(Checkpoint{}, 40))
+		if err == nil || out.Complete {
+			t.Fatalf("shard %d: the first walk was not stopped", i)
+		}
+		// Objects that finished after the stop but ahead of the checkpoint
+		// are done again on resume: forget them, as a crash would.
+		mu.Lock()
+		for k := range done {
+			if k > out.Checkpoint.After && shard.Keeps(k) {
+				delete(done, k)
+			}
+		}
+		mu.Unlock()
+		out, err = Run(context.Background(), cfg(out.Checkpoint, -1))
+		if err != nil || !out.Complete {
+			t.Fatalf("shard %d resumed: %v, complete %v", i, err, out.Complete)
+		}
+	}
+	for _, k := range ks {
+		if done[k] != 1 {
+			t.Errorf("%s done %d times", k, done[k])
+		}
+	}
+}
