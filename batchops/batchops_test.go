@@ -203,7 +203,7 @@ func TestUserArguments(t *testing.T) {
 	put(t, f.oldClient, f.bucket, "k", "old")
 	res := f.invoke(t, context.Background(), f.h, v2(f.bucket, map[string]string{"dryRun": "true", "enforceRotation": "true"}, "k"))
 	want(t, res, 0, "Succeeded", "dry run: would rewrap")
-	for _, args := range []map[string]string{{"dryrun": "true"}, {"dryRun": "yes please"}} {
+	for _, args := range []map[string]string{{"dryrun": "true"}, {"dryRun": "yes please"}, {"reEncrypt": "sometimes"}} {
 		res = f.invoke(t, context.Background(), f.h, v2(f.bucket, args, "k"))
 		want(t, res, 0, "PermanentFailure", "nothing was done")
 	}

@@ -147,6 +147,7 @@ func (s Sources) material(ctx context.Context, source string) ([]byte, error) {
 //	BATCHOPS_OLD_KEYS          the old ones, comma-separated
 //	BATCHOPS_DRY_RUN           Options.DryRun (true/false; default false)
 //	BATCHOPS_ENFORCE_ROTATION  Options.EnforceRotation (default false)
+//	BATCHOPS_REENCRYPT         Options.ReEncrypt (default: the library's)
 //	BATCHOPS_RESERVE           Options.Reserve (a Go duration)
 //	BATCHOPS_S3_PATH_STYLE     true for an S3-compatible server
 //
@@ -191,6 +192,13 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	if opts.EnforceRotation, err = envBool(getenv, "BATCHOPS_ENFORCE_ROTATION"); err != nil {
 		return nil, err
+	}
+	if v := getenv("BATCHOPS_REENCRYPT"); v != "" {
+		b, err := envBool(getenv, "BATCHOPS_REENCRYPT")
+		if err != nil {
+			return nil, err
+		}
+		opts.ReEncrypt = &b
 	}
 	if v := getenv("BATCHOPS_RESERVE"); v != "" {
 		if opts.Reserve, err = time.ParseDuration(v); err != nil {

@@ -278,6 +278,7 @@ func TestLambda(t *testing.T) {
 	t.Run("throttled KMS", e.throttled)
 	t.Run("deadline", e.deadline)
 	t.Run("schema 2.0 versions", e.schema2)
+	t.Run("reEncrypt", e.reEncrypt)
 }
 
 func random(n int) []byte {
@@ -419,13 +420,28 @@ func (e *lambdaEnv) schema1(t *testing.T) {
 	put(t, e.client(retired), bucket, "retired", "r", nil)
 	put(t, e.api, bucket, "malformed", "m", map[string]string{"x-amz-key-v2": "!!", "x-amz-iv": "AAAA", "x-amz-cek-alg": "AES/GCM/NoPadding", "x-amz-wrap-alg": "kms+context", "x-amz-matdesc": "{}"})
 
-	// Alone first, to count what one rewrap costs.
-	for _, key := range []string{kmsObj, aesObj, instrObj} {
+	// Alone first, to count what one rewrap costs (docs/rotation-at-scale.md
+	// prices a job by these): the envelope in metadata is rewritten by a
+	// copy of the object onto itself, an instruction file by a PUT; KMS is
+	// asked to Decrypt under the new key (is it current?), the old (the
+	// data key), the new (does the new wrap open?), and to Encrypt.
+	for _, c := range []struct {
+		key     string
+		s3, kms string
+	}{
+		{kmsObj, "COPY 1, HEAD 1", "Decrypt 3, Encrypt 1"},
+		{aesObj, "COPY 1, HEAD 1", "Decrypt 1, Encrypt 1"},
+		{instrObj, "GET 1, HEAD 2, PUT 1", "Decrypt 1, Encrypt 1"},
+	} {
 		e.s3.take()
 		e.kms.take()
-		ev := v1Event(bucket, key)
-		check(t, e.invoke(t, ev), "1.0", ev.InvocationID, []want{{key, "Succeeded", "rewrapped"}})
-		t.Logf("one rewrap of %q: S3: %s; KMS: %s", key, show(e.s3.take()), show(e.kms.take()))
+		ev := v1Event(bucket, c.key)
+		check(t, e.invoke(t, ev), "1.0", ev.InvocationID, []want{{c.key, "Succeeded", "rewrapped"}})
+		s3n, kmsn := show(e.s3.take()), show(e.kms.take())
+		t.Logf("one rewrap of %q: S3: %s; KMS: %s", c.key, s3n, kmsn)
+		if s3n != c.s3 || kmsn != c.kms {
+			t.Errorf("one rewrap of %q: S3 %s, KMS %s; want S3 %s, KMS %s", c.key, s3n, kmsn, c.s3, c.kms)
+		}
 	}
 	put(t, e.client(e.oldKMS), bucket, kmsObj, "kms body", nil) // again, for the full invocation
 	ev := v1Event(bucket, kmsObj, aesObj, instrObj, "current", "plain", "retired", "malformed", "missing", instrObj+".instruction")
@@ -517,6 +533,15 @@ func (e *lambdaEnv) schema2(t *testing.T) {
 		out.Body.Close()
 	}
 
+	ev = event(map[string]string{"enforceRotation": "true"}, 0)
+	e.s3.take()
+	check(t, e.invoke(t, ev), "2.0", ev.InvocationID, []want{{keys[0], "Succeeded", "rewrapped"}})
+	if n := show(e.s3.take()); n != "COPY 1, HEAD 2" {
+		t.Errorf("a task naming a version: S3 %s; want one HEAD more (the version's) than without: COPY 1, HEAD 2", n)
+	}
+	put(t, old, bucket, keys[0], "first "+keys[0], nil) // under the old key again, as the manifest saw it
+	vers[0] = headVersion(t, e.api, bucket, keys[0])
+
 	ev = event(map[string]string{"enforceRotation": "true"}, 0, 1, 2)
 	wants := []want{
 		{keys[0], "Succeeded", "rewrapped"},
@@ -534,4 +559,31 @@ func (e *lambdaEnv) schema2(t *testing.T) {
 	} else {
 		out.Body.Close()
 	}
+}
+
+// reEncrypt: the user argument has KMS rewrap the data key in one
+// ReEncrypt (after the Decrypt that finds the object is not current).
+func (e *lambdaEnv) reEncrypt(t *testing.T) {
+	bucket := e.bucket(t, false)
+	put(t, e.client(e.oldKMS), bucket, "k", "body", nil)
+	e.s3.take()
+	e.kms.take()
+	ev := events.S3BatchJobEventV2{InvocationSchemaVersion: "2.0", InvocationID: "inv-re", Job: events.S3BatchJobV2{ID: "job-3", UserArguments: map[string]string{"reEncrypt": "true"}},
+		Tasks: []events.S3BatchJobTaskV2{{TaskID: "task-0", S3Key: "k", S3Bucket: bucket}}}
+	check(t, e.invoke(t, ev), "2.0", "inv-re", []want{{"k", "Succeeded", "rewrapped"}})
+	counts := e.kms.take()
+	t.Logf("one rewrap by ReEncrypt: S3: %s; KMS: %s", show(e.s3.take()), show(counts))
+	if counts["ReEncrypt"] != 1 || counts["Encrypt"] != 0 {
+		t.Errorf("KMS requests %s: want one ReEncrypt and no Encrypt", show(counts))
+	}
+	e.readBack(t, bucket, map[string]string{"k": "body"})
+}
+
+func headVersion(t *testing.T, api *s3.Client, bucket, key string) string {
+	t.Helper()
+	h, err := api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(h.VersionId)
 }
