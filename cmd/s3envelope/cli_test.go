@@ -147,17 +147,25 @@ type result struct {
 	stdout, stderr string
 }
 
+// command is the binary run with args (plus --endpoint-url after the
+// subcommand's name when set up against a server) in the test's directory
+// and environment, plus env.
+func (c *cli) command(ctx context.Context, args []string, env ...string) *exec.Cmd {
+	if c.endpoint != "" && len(args) > 0 {
+		args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
+	}
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir, cmd.Env = c.dir, append(append([]string(nil), c.env...), env...)
+	return cmd
+}
+
 // run runs the binary with args (plus --endpoint-url when set up against a
 // server) and stdin, and returns what it did.
 func (c *cli) run(stdin []byte, args ...string) result {
 	c.t.Helper()
-	if c.endpoint != "" && len(args) > 0 {
-		args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir, cmd.Env = c.dir, c.env
+	cmd := c.command(ctx, args)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -357,8 +356,7 @@ func TestGetInterrupted(t *testing.T) {
 	c.put(k, "big", randomBytes(t, 96<<20), "--format", "segmented")
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		cmd := exec.CommandContext(ctx, binary, "get", "--endpoint-url", c.endpoint, "--quiet", "--key", k.path, c.uri("big"), "big.out")
-		cmd.Dir, cmd.Env = c.dir, c.env
+		cmd := c.command(ctx, []string{"get", "--quiet", "--key", k.path, c.uri("big"), "big.out"})
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {

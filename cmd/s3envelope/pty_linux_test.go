@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -42,15 +41,10 @@ func openPTY(t *testing.T) (controller, terminal *os.File) {
 // pseudo-terminal (TERM=xterm), and returns what it drew there.
 func (c *cli) runOnTerminal(stdin []byte, args ...string) result {
 	c.t.Helper()
-	if c.endpoint != "" && len(args) > 0 {
-		args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
-	}
 	controller, terminal := openPTY(c.t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = c.dir
-	cmd.Env = append(append([]string(nil), c.env...), "TERM=xterm")
+	cmd := c.command(ctx, args, "TERM=xterm")
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, terminal

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -307,8 +306,7 @@ func TestPutInterrupted(t *testing.T) {
 	k := c.aesKey("a.key")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "put", "--endpoint-url", c.endpoint, "--quiet", "--key", k.path, "--desc", k.desc, "-", c.uri("stream"))
-	cmd.Dir, cmd.Env = c.dir, c.env
+	cmd := c.command(ctx, []string{"put", "--quiet", "--key", k.path, "--desc", k.desc, "-", c.uri("stream")})
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -536,14 +536,9 @@ func TestParseInterspersed(t *testing.T) {
 // SIGINT (Ctrl-C) once its stderr shows marker, and returns what it did.
 func (c *cli) interrupt(marker string, args ...string) result {
 	c.t.Helper()
-	if c.endpoint != "" && len(args) > 0 {
-		args = append([]string{args[0], "--endpoint-url", c.endpoint}, args[1:]...)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = c.dir
-	cmd.Env = append(append([]string(nil), c.env...), "S3ENVELOPE_PROGRESS_INTERVAL=1ns")
+	cmd := c.command(ctx, args, "S3ENVELOPE_PROGRESS_INTERVAL=1ns")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stderr, err := cmd.StderrPipe()
